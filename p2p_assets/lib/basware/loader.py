@@ -1,0 +1,472 @@
+"""Load one Basware extract into the DuckDB warehouse, set-wise and atomically.
+
+For every table, `basware_history.<table>` keeps each delivered version of a record with its lineage
+(`_extract_id`, `_extract_date`, `_file_name`, `_loaded_at`), and `basware.<table>` holds the
+current state: the latest version of each `ID` in extract order. Loading an extract replaces that
+extract's history rows and recomputes the current rows of the ids it touches, so re-loading any
+extract, in any order, gives the same warehouse, and the cost is proportional to the extract, not to
+the table. The whole extract commits in one transaction or not at all.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from p2p_assets.lib.basware.schema import conversion_sql, duckdb_type, invalid_sql
+from p2p_assets.lib.basware.tables import ALL_TABLES, KEY_COLUMN
+from p2p_assets.lib.warehouse.connection import quote_ident, table_columns, transaction
+
+log = logging.getLogger(__name__)
+
+CURRENT_SCHEMA = "basware"
+HISTORY_SCHEMA = "basware_history"
+LINEAGE_COLUMNS = {
+    "_extract_id": "VARCHAR",
+    "_extract_date": "TIMESTAMP",
+    "_file_name": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+}
+_SOURCE = "_source_file"
+
+
+class BaswareFileError(ValueError):
+    """A delivered file cannot be loaded; names the extract, the file and the reason."""
+
+    def __init__(self, extract_id: str, file_name: str, reason: str):
+        self.extract_id = extract_id
+        self.file_name = file_name
+        self.reason = reason
+        super().__init__(f"Basware extract {extract_id}, file {file_name}: {reason}")
+
+
+class BaswareExtractError(ValueError):
+    """The extract as a whole is inconsistent (for example fewer files than it announced)."""
+
+
+@dataclass(frozen=True)
+class ExtractInfo:
+    id: str
+    type: str
+    extract_date: datetime
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    name: str | None = None
+    file_count: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A landed file ready for DuckDB: `.json`, `.csv`, optionally `.gz`; `record_count` as
+    announced, if at all.
+    """
+
+    table_name: str
+    file_name: str
+    path: Path
+    record_count: int | None = None
+
+    @property
+    def file_format(self) -> str:
+        name = self.path.name.lower().removesuffix(".gz")
+        if name.endswith(".json") or name.endswith(".ndjson"):
+            return "json"
+        if name.endswith(".csv"):
+            return "csv"
+        raise ValueError(
+            f"unknown file format: {self.path.name} (expected .json or .csv, optionally .gz)"
+        )
+
+
+@dataclass
+class TableLoad:
+    """What one extract did to one table."""
+
+    table: str
+    files: list[str] = field(default_factory=list)
+    records: int = 0
+    current_rows: int = 0
+    history_rows: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    new_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+
+
+def warehouse_table(table_name: str) -> str:
+    """`IA_INVOICE` -> `ia_invoice`: the name of a Basware table in both warehouse schemas."""
+    return table_name.lower()
+
+
+def load_extract(
+    con: duckdb.DuckDBPyConnection,
+    extract: ExtractInfo,
+    files: Sequence[SourceFile],
+    definitions: Mapping[str, Mapping[str, str]],
+    tables: Iterable[str],
+) -> dict[str, TableLoad]:
+    """Load `files` of `extract` into both schemas for `tables` (plus any table a file belongs to),
+    atomically.
+
+    `definitions` maps table name to {column: Oracle type} from Basware's table definition. Tables
+    without files in this extract are still created and reconciled, so every table of the tenant
+    shows up, possibly empty.
+    """
+    for source in files:
+        if source.table_name not in ALL_TABLES:
+            raise BaswareFileError(
+                extract.id, source.file_name, f"unknown table {source.table_name!r}"
+            )
+    if extract.file_count is not None and extract.file_count != len(files):
+        raise BaswareExtractError(
+            f"Basware extract {extract.id}: announced {extract.file_count} files, "
+            f"listed {len(files)}"
+        )
+    by_table: dict[str, list[SourceFile]] = {}
+    for source in files:
+        by_table.setdefault(source.table_name, []).append(source)
+    wanted = sorted(set(tables) | set(by_table), key=ALL_TABLES.index)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {CURRENT_SCHEMA}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+    _ensure_registry(con)
+    results: dict[str, TableLoad] = {}
+    with transaction(con):
+        for table in wanted:
+            results[table] = _load_table(
+                con, extract, table, by_table.get(table, []), definitions.get(table, {}), loaded_at
+            )
+        _record_extract(con, extract, results, loaded_at)
+    return results
+
+
+def _load_table(
+    con: duckdb.DuckDBPyConnection,
+    extract: ExtractInfo,
+    table: str,
+    files: list[SourceFile],
+    definition: Mapping[str, str],
+    loaded_at: datetime,
+) -> TableLoad:
+    result = TableLoad(table=table, files=[f.file_name for f in files])
+    delivered = _delivered_columns(con, extract, table, files) if files else []
+    target = {name: duckdb_type(name, oracle) for name, oracle in definition.items()}
+    target.setdefault(KEY_COLUMN, "VARCHAR")
+    for name in delivered:
+        target.setdefault(name, duckdb_type(name, None))
+    if files:
+        result.new_columns = [c for c in delivered if c not in definition and c != KEY_COLUMN]
+        result.missing_columns = [c for c in definition if c not in delivered]
+        _stage(con, extract, files, delivered, target)
+        _validate(con, extract, files, delivered, target)
+
+    name = warehouse_table(table)
+    columns = {**target, **LINEAGE_COLUMNS}
+    for schema in (HISTORY_SCHEMA, CURRENT_SCHEMA):
+        _ensure_table(con, schema, name, columns, extract)
+    history = f"{HISTORY_SCHEMA}.{quote_ident(name)}"
+    current = f"{CURRENT_SCHEMA}.{quote_ident(name)}"
+    key = quote_ident(KEY_COLUMN)
+
+    # Ids whose current row came from an earlier load of this same extract: a re-delivery may
+    # have dropped them, and then an older version from history becomes current again.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _previous AS "
+        f"SELECT {key} FROM {current} WHERE _extract_id = ?",
+        [extract.id],
+    )
+    con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
+    if files:
+        selected = ", ".join(quote_ident(c) for c in delivered)
+        con.execute(
+            f"INSERT INTO {history} BY NAME SELECT {selected}, ? AS _extract_id, "
+            f"CAST(? AS TIMESTAMP) AS _extract_date, _files.file_name AS _file_name, "
+            f"CAST(? AS TIMESTAMP) AS _loaded_at "
+            f"FROM _stage JOIN _files ON _files.path = _stage.{_SOURCE}",
+            [extract.id, extract.extract_date, loaded_at],
+        )
+        result.records = _scalar(con, "SELECT count(*) FROM _stage")
+        con.execute("DROP TABLE _stage")
+        con.execute("DROP TABLE _files")
+    # The current row of an id is the latest of its versions; `current` already holds the latest
+    # of every other extract, so a delivered row only has to beat that one (cost ~ the extract).
+    newer_or_same = "(_extract_date < ? OR (_extract_date = ? AND _extract_id <= ?))"
+    order = [extract.extract_date, extract.extract_date, extract.id]
+    con.execute(
+        f"DELETE FROM {current} WHERE {newer_or_same} AND {key} IN "
+        f"(SELECT {key} FROM {history} WHERE _extract_id = ?)",
+        [*order, extract.id],
+    )
+    con.execute(f"DELETE FROM {current} WHERE _extract_id = ?", [extract.id])
+    con.execute(
+        f"INSERT INTO {current} BY NAME SELECT * FROM {history} WHERE _extract_id = ? "
+        f"AND {key} NOT IN (SELECT {key} FROM {current}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_name DESC) = 1",
+        [extract.id],
+    )
+    con.execute(
+        f"INSERT INTO {current} BY NAME SELECT * FROM {history} "
+        f"WHERE {key} IN (SELECT {key} FROM _previous) "
+        f"AND {key} NOT IN (SELECT {key} FROM {current}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} "
+        f"ORDER BY _extract_date DESC, _extract_id DESC, _file_name DESC) = 1"
+    )
+    con.execute("DROP TABLE _previous")
+    result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
+    result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
+    result.columns = table_columns(con, CURRENT_SCHEMA, name)
+    return result
+
+
+def _reader_sql(file_format: str) -> str:
+    """A DuckDB reader over a parameter list of paths: every field as text, plus the source."""
+    if file_format == "json":
+        return f"read_json(?, format='auto', columns=?, filename='{_SOURCE}')"
+    return f"read_csv(?, header=true, all_varchar=true, union_by_name=true, filename='{_SOURCE}')"
+
+
+def _delivered_columns(
+    con: duckdb.DuckDBPyConnection, extract: ExtractInfo, table: str, files: list[SourceFile]
+) -> list[str]:
+    """Every column present in any record of the table's files (new ones included), in order."""
+    formats = {f.file_format for f in files}
+    if len(formats) > 1:
+        raise BaswareExtractError(
+            f"Basware extract {extract.id}, table {table}: mixed file formats {sorted(formats)}"
+        )
+    paths = [str(f.path) for f in files]
+    try:
+        if formats == {"json"}:
+            # Basware omits null fields, so only a full pass over the keys finds every column.
+            keys = con.execute(
+                "SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects(?, format='auto')",
+                [paths],
+            ).fetchall()
+            delivered = sorted({k for (k,) in keys})
+        else:
+            rows = con.execute(
+                f"DESCRIBE SELECT * FROM {_reader_sql('csv')} LIMIT 0", [paths]
+            ).fetchall()
+            delivered = [row[0] for row in rows if row[0] != _SOURCE]
+    except duckdb.Error as exc:
+        raise _culprit(con, extract, files, exc) from exc
+    if KEY_COLUMN not in delivered:
+        delivered.insert(0, KEY_COLUMN)
+    for column in delivered:
+        try:
+            quote_ident(column)
+        except ValueError as exc:
+            raise BaswareExtractError(
+                f"Basware extract {extract.id}, table {table}: column name not accepted: {exc}"
+            ) from exc
+    return delivered
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    extract: ExtractInfo,
+    files: list[SourceFile],
+    delivered: list[str],
+    target: Mapping[str, str],
+) -> None:
+    """Parse and convert the files in one pass into the temp table `_stage`, typed, with a flag on
+    every row holding a value that did not convert exactly (examined by `_validate`)."""
+    paths = [str(f.path) for f in files]
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (path VARCHAR, file_name VARCHAR)")
+    con.executemany("INSERT INTO _files VALUES (?, ?)", [[str(f.path), f.file_name] for f in files])
+    converted = ", ".join(
+        f"{conversion_sql(quote_ident(c), target[c])} AS {quote_ident(c)}" for c in delivered
+    )
+    flags = [invalid_sql(quote_ident(c), target[c]) for c in delivered if target[c] != "VARCHAR"]
+    bad = " OR ".join(flags) if flags else "false"
+    file_format = files[0].file_format
+    params: list[object] = [paths]
+    if file_format == "json":
+        params.append({c: "VARCHAR" for c in delivered})
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {converted}, {_SOURCE}, "
+            f"coalesce({bad}, false) AS _bad FROM {_reader_sql(file_format)}",
+            params,
+        )
+    except duckdb.Error as exc:
+        raise _culprit(con, extract, files, exc) from exc
+
+
+def _culprit(
+    con: duckdb.DuckDBPyConnection, extract: ExtractInfo, files: list[SourceFile], exc: Exception
+) -> BaswareFileError:
+    """Find which file made DuckDB fail, so the error names it."""
+    for source in files:
+        reader = (
+            "SELECT count(*) FROM read_json_objects(?, format='auto')"
+            if source.file_format == "json"
+            else "SELECT count(*) FROM read_csv(?, header=true, all_varchar=true)"
+        )
+        try:
+            con.execute(reader, [str(source.path)]).fetchall()
+        except duckdb.Error as file_exc:
+            return BaswareFileError(extract.id, source.file_name, _first_line(file_exc))
+    return BaswareFileError(extract.id, ", ".join(f.file_name for f in files), _first_line(exc))
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection,
+    extract: ExtractInfo,
+    files: list[SourceFile],
+    delivered: list[str],
+    target: Mapping[str, str],
+) -> None:
+    counts = dict(con.execute(f"SELECT {_SOURCE}, count(*) FROM _stage GROUP BY ALL").fetchall())
+    for source in files:
+        found = counts.get(str(source.path), 0)
+        if source.record_count is not None and found != source.record_count:
+            raise BaswareFileError(
+                extract.id,
+                source.file_name,
+                f"announced {source.record_count} records, the file holds {found}",
+            )
+    missing_key = con.execute(
+        f"SELECT {_SOURCE} FROM _stage WHERE {quote_ident(KEY_COLUMN)} IS NULL LIMIT 1"
+    ).fetchone()
+    if missing_key:
+        raise BaswareFileError(extract.id, _file_name(files, missing_key[0]), "a record has no ID")
+    flagged = con.execute(f"SELECT {_SOURCE} FROM _stage WHERE _bad LIMIT 1").fetchone()
+    if not flagged:
+        return
+    # Rare path: re-read the offending file as text to say which value in which column is wrong.
+    source = next(f for f in files if str(f.path) == flagged[0])
+    params: list[object] = [[str(source.path)]]
+    if source.file_format == "json":
+        params.append({c: "VARCHAR" for c in delivered})
+    for column in delivered:
+        if target[column] == "VARCHAR":
+            continue
+        row = con.execute(
+            f"SELECT {quote_ident(column)} FROM {_reader_sql(source.file_format)} "
+            f"WHERE {invalid_sql(quote_ident(column), target[column])} LIMIT 1",
+            params,
+        ).fetchone()
+        if row:
+            raise BaswareFileError(
+                extract.id,
+                source.file_name,
+                f"column {column}: value {row[0]!r} is not a valid {target[column]}",
+            )
+    raise BaswareFileError(extract.id, source.file_name, "a value did not convert")
+
+
+def _ensure_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    columns: Mapping[str, str],
+    extract: ExtractInfo,
+) -> None:
+    """Create the table, or add the columns a later extract brought; a changed type is an error."""
+    existing = table_columns(con, schema, name)
+    qualified = f"{schema}.{quote_ident(name)}"
+    if not existing:
+        spec = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
+        con.execute(f"CREATE TABLE {qualified} ({spec})")
+        return
+    for column, data_type in columns.items():
+        if column not in existing:
+            con.execute(f"ALTER TABLE {qualified} ADD COLUMN {quote_ident(column)} {data_type}")
+        elif existing[column] != data_type:
+            raise BaswareExtractError(
+                f"Basware extract {extract.id}: {qualified}.{column} is {existing[column]} in the "
+                f"warehouse but the table definition now says {data_type}"
+            )
+
+
+def _ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {CURRENT_SCHEMA}.extracts (
+            extract_id VARCHAR PRIMARY KEY, extract_type VARCHAR, extract_name VARCHAR,
+            extract_date TIMESTAMP, start_date TIMESTAMP, end_date TIMESTAMP, file_count INTEGER,
+            record_count BIGINT, loaded_at TIMESTAMP, acknowledged_at TIMESTAMP)"""
+    )
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {CURRENT_SCHEMA}.extract_tables (
+            extract_id VARCHAR, table_name VARCHAR, file_count INTEGER, record_count BIGINT,
+            new_columns VARCHAR[], missing_columns VARCHAR[], loaded_at TIMESTAMP,
+            PRIMARY KEY (extract_id, table_name))"""
+    )
+
+
+def _record_extract(
+    con: duckdb.DuckDBPyConnection,
+    extract: ExtractInfo,
+    results: Mapping[str, TableLoad],
+    loaded_at: datetime,
+) -> None:
+    con.execute(f"DELETE FROM {CURRENT_SCHEMA}.extract_tables WHERE extract_id = ?", [extract.id])
+    con.executemany(
+        f"INSERT INTO {CURRENT_SCHEMA}.extract_tables VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [extract.id, t, len(r.files), r.records, r.new_columns, r.missing_columns, loaded_at]
+            for t, r in results.items()
+        ],
+    )
+    # Keep an earlier acknowledgement: re-loading an extract does not un-acknowledge it upstream.
+    con.execute(
+        f"""INSERT INTO {CURRENT_SCHEMA}.extracts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+            ON CONFLICT (extract_id) DO UPDATE SET extract_type = excluded.extract_type,
+              extract_name = excluded.extract_name, extract_date = excluded.extract_date,
+              start_date = excluded.start_date, end_date = excluded.end_date,
+              file_count = excluded.file_count, record_count = excluded.record_count,
+              loaded_at = excluded.loaded_at""",
+        [
+            extract.id,
+            extract.type,
+            extract.name,
+            extract.extract_date,
+            extract.start_date,
+            extract.end_date,
+            extract.file_count,
+            sum(r.records for r in results.values()),
+            loaded_at,
+        ],
+    )
+
+
+def mark_acknowledged(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
+    """Record that the extract was acknowledged upstream (after its data was committed)."""
+    con.execute(
+        f"UPDATE {CURRENT_SCHEMA}.extracts SET acknowledged_at = ? WHERE extract_id = ?",
+        [datetime.now(UTC).replace(tzinfo=None), extract_id],
+    )
+
+
+def loaded_tables(con: duckdb.DuckDBPyConnection, extract_id: str) -> dict[str, int]:
+    """Tables committed for an extract, with their record counts (empty when the extract is not
+    loaded).
+    """
+    if not table_columns(con, CURRENT_SCHEMA, "extract_tables"):
+        return {}
+    rows = con.execute(
+        f"SELECT table_name, record_count FROM {CURRENT_SCHEMA}.extract_tables "
+        "WHERE extract_id = ?",
+        [extract_id],
+    ).fetchall()
+    return {table: count for table, count in rows}
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _file_name(files: list[SourceFile], path: str) -> str:
+    for source in files:
+        if str(source.path) == path:
+            return source.file_name
+    return path
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,30 @@
+"""Where p2p_assets keeps its files, read from the environment (no Dagster imports).
+
+`P2P_DATA_DIR` (default `data`) holds landed vendor files, sandbox state and the Dagster instance;
+`P2P_WAREHOUSE` (default `{P2P_DATA_DIR}/warehouse.duckdb`) is the DuckDB warehouse.
+"""
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("P2P_DATA_DIR") or "data").resolve()
+
+
+def warehouse_path() -> Path:
+    configured = os.environ.get("P2P_WAREHOUSE")
+    return Path(configured).resolve() if configured else data_dir() / "warehouse.duckdb"
+
+
+def landing_dir(vendor: str) -> Path:
+    return data_dir() / "landing" / vendor
+
+
+def sandbox_dir(vendor: str) -> Path:
+    return data_dir() / "sandbox" / vendor
+
+
+def dagster_home() -> Path:
+    configured = os.environ.get("DAGSTER_HOME")
+    return Path(configured).resolve() if configured else data_dir() / "dagster"
