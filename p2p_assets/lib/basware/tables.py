@@ -47,3 +47,24 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("IA_ACTION_LOG", "DOCUMENT_ID", "IA_INVOICE"),
     Reference("PE_PROCESS_TASK", "DOCUMENT_ID", "IA_INVOICE"),
 )
+
+
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    "IA_INVOICE": "Purchase invoices in Basware AP Automation: supplier, amounts, dates, status, "
+    "matching status, payment block and dispute flags.",
+    "IA_INVOICE_ROW": "Invoice lines: product, quantity, unit price and amounts per line.",
+    "IA_CODING_ROW": "Invoice coding: how each invoice is booked to accounts, cost centres and "
+    "other dimensions.",
+    "IA_INVOICE_ORDER_NUMBER": "Purchase order numbers quoted on invoices (the link to orders).",
+    "IA_INVOICE_DELIVERY_NOTE": "Delivery note numbers quoted on invoices.",
+    "ADM_USER_DATA": "Basware users (approvers, reviewers, AP clerks).",
+    "ADM_ORGANIZATION_ELEMENT": "The organisation tree users have access to.",
+    "ADM_SUPPLIER": "Suppliers imported or added in Basware AP Automation.",
+    "OM_ORDER_DATA": "Purchase order headers.",
+    "OM_ORDER_ROW": "Purchase order lines.",
+    "OM_GOODS_RECEIPT": "Goods receipts against purchase order lines.",
+    "OM_CODING_ROW": "Coding of purchase order lines.",
+    "IA_ACTION_LOG": "Invoice history: every action taken on an invoice during its life cycle "
+    "(Insights Pro).",
+    "PE_PROCESS_TASK": "Process tasks (approval and review steps) on invoices (Insights Pro).",
+}

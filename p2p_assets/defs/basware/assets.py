@@ -1,0 +1,267 @@
+"""Basware Data Access extracts as Dagster assets, one partition per extract.
+
+A run for one extract lands its files, commits every table of it in one DuckDB transaction, and
+only then acknowledges the extract upstream. See README.md in this folder.
+"""
+
+import json
+
+import dagster as dg
+import duckdb
+
+from p2p_assets import settings
+from p2p_assets.defs.basware.resources import BaswareResource
+from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.lib.basware import Extract
+from p2p_assets.lib.basware.landing import MANIFEST, LandedExtract, land_extract, reject_file
+from p2p_assets.lib.basware.loader import (
+    BaswareFileError,
+    TableLoad,
+    load_extract,
+    loaded_tables,
+    mark_acknowledged,
+    warehouse_table,
+)
+from p2p_assets.lib.basware.tables import ALL_TABLES, PRO_TABLES, TABLE_DESCRIPTIONS
+from p2p_assets.lib.warehouse.connection import transaction
+
+basware_extract_partitions = dg.DynamicPartitionsDefinition(name="basware_extract")
+
+KINDS = {"basware", "duckdb"}
+EXTRACT_FILES = dg.AssetKey(["basware", "extract_files"])
+EXTRACTS = dg.AssetKey(["basware", "extracts"])
+ACKNOWLEDGEMENT = dg.AssetKey(["basware", "extract_acknowledgement"])
+
+
+def table_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["basware", warehouse_table(table)])
+
+
+@dg.asset(
+    key=EXTRACT_FILES,
+    partitions_def=basware_extract_partitions,
+    group_name="basware",
+    kinds={"basware"},
+    pool="basware_api",
+)
+def basware_extract_files(
+    context: dg.AssetExecutionContext, basware: BaswareResource
+) -> dg.MaterializeResult:
+    """The extract's files, downloaded once to `data/landing/basware/<extract id>/`.
+
+    Basware limits how often an extract may be downloaded, so files already on disk are never
+    fetched again; re-materialising costs no download unless a file was rejected by the loader.
+    """
+    extract_id = context.partition_key
+    with basware.get_client() as client:
+        listed = {e.id: e for e in client.list_extracts()}
+        extract = listed.get(extract_id)
+        if extract is None:
+            extract = _extract_from_manifest(extract_id)
+        landed = land_extract(client, extract, settings.landing_dir("basware"))
+    return dg.MaterializeResult(
+        metadata={
+            "extract_type": extract.type or "",
+            "extract_date": str(extract.extract_date or ""),
+            "files": len(landed.files),
+            "downloaded_now": len(landed.downloaded),
+            "already_on_disk": len(landed.reused),
+            "bytes": landed.bytes,
+            "landing_dir": dg.MetadataValue.path(str(landed.directory)),
+        }
+    )
+
+
+def _extract_from_manifest(extract_id: str) -> Extract:
+    """An extract Basware no longer lists (acknowledged or past retention) that we landed before."""
+    manifest = settings.landing_dir("basware") / extract_id / MANIFEST
+    if not manifest.exists():
+        raise dg.Failure(
+            description=f"Basware extract {extract_id} is not listed by the API and was never "
+            "landed here; it may be past its one-year retention."
+        )
+    return Extract.from_api(json.loads(manifest.read_text())["extract"])
+
+
+def _read_landed(extract_id: str) -> LandedExtract:
+    directory = settings.landing_dir("basware") / extract_id
+    payload = json.loads((directory / MANIFEST).read_text())
+    return LandedExtract(
+        directory=directory,
+        extract=payload["extract"],
+        files=payload["files"],
+        definitions=payload["definitions"],
+        tables=payload["tables"],
+    )
+
+
+def _table_spec(table: str) -> dg.AssetSpec:
+    tier = "Insights Pro" if table in PRO_TABLES else "Insights Essentials"
+    return dg.AssetSpec(
+        key=table_key(table),
+        deps=[EXTRACT_FILES],
+        description=f"{TABLE_DESCRIPTIONS.get(table, table)}\n\n"
+        f"Current state in `basware.{warehouse_table(table)}` (latest version of each ID in "
+        f"extract order); every delivered version in `basware_history.{warehouse_table(table)}`. "
+        f"Basware table {table}, {tier} tier.",
+        group_name="basware",
+        kinds=KINDS,
+        partitions_def=basware_extract_partitions,
+        skippable=True,  # an Essentials tenant never receives the Pro tables
+        metadata={"dagster/table_name": f"basware.{warehouse_table(table)}"},
+    )
+
+
+@dg.multi_asset(
+    name="basware_tables",
+    specs=[
+        *[_table_spec(table) for table in ALL_TABLES],
+        dg.AssetSpec(
+            key=EXTRACTS,
+            deps=[EXTRACT_FILES],
+            description="One row per Basware extract committed to the warehouse "
+            "(`basware.extracts`), with per-table counts in `basware.extract_tables`.",
+            group_name="basware",
+            kinds=KINDS,
+            partitions_def=basware_extract_partitions,
+            metadata={"dagster/table_name": "basware.extracts"},
+        ),
+    ],
+    partitions_def=basware_extract_partitions,
+    pool="duckdb",
+    can_subset=False,  # an extract becomes visible whole or not at all
+)
+def basware_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
+    """Commit every table of one extract to DuckDB in a single transaction."""
+    landed = _read_landed(context.partition_key)
+    info = landed.info
+    try:
+        with warehouse.connect() as con:
+            loads = load_extract(
+                con, info, landed.source_files(), landed.definitions, landed.tables
+            )
+    except BaswareFileError as exc:
+        kept = reject_file(landed, exc.file_name)
+        raise dg.Failure(
+            description=str(exc),
+            metadata={
+                "file": exc.file_name,
+                "reason": exc.reason,
+                "rejected_copy": dg.MetadataValue.path(str(kept or "")),
+            },
+        ) from exc
+    for table, load in loads.items():
+        yield dg.MaterializeResult(asset_key=table_key(table), metadata=_table_metadata(load))
+    yield dg.MaterializeResult(
+        asset_key=EXTRACTS,
+        metadata={
+            "extract_type": info.type,
+            "extract_date": str(info.extract_date),
+            "tables": len(loads),
+            "records": sum(load.records for load in loads.values()),
+        },
+    )
+
+
+def _table_metadata(load: TableLoad) -> dict[str, object]:
+    return {
+        "records_in_extract": load.records,
+        "files": dg.MetadataValue.json(load.files),
+        "dagster/row_count": load.current_rows,
+        "history_rows": load.history_rows,
+        "new_columns": dg.MetadataValue.json(load.new_columns),
+        "columns_not_delivered": len(load.missing_columns),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, data_type) for name, data_type in load.columns.items()]
+        ),
+    }
+
+
+@dg.asset(
+    key=ACKNOWLEDGEMENT,
+    deps=[EXTRACTS],
+    partitions_def=basware_extract_partitions,
+    group_name="basware",
+    kinds={"basware"},
+    pool="duckdb",
+)
+def basware_extract_acknowledgement(
+    context: dg.AssetExecutionContext, basware: BaswareResource, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """The extract acknowledged to Basware, which then stops listing it as waiting for export.
+
+    Runs only after the extract's tables are committed, and checks the warehouse once more before
+    telling Basware: an extract is never acknowledged before its data is safe.
+    """
+    extract_id = context.partition_key
+    with warehouse.connect(read_only=True) as con:
+        committed = loaded_tables(con, extract_id)
+    if not committed:
+        raise dg.Failure(f"Basware extract {extract_id} is not committed; not acknowledging it")
+    with basware.get_client() as client:
+        client.acknowledge(extract_id)
+    with warehouse.connect() as con:
+        mark_acknowledged(con, extract_id)
+    return dg.MaterializeResult(
+        metadata={"tables_committed": len(committed), "records": sum(committed.values())}
+    )
+
+
+@dg.asset(
+    key=dg.AssetKey(["basware", "table_definition"]),
+    group_name="basware",
+    kinds=KINDS,
+    pool="duckdb",
+)
+def basware_table_definition(
+    basware: BaswareResource, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Basware's own description of every column it delivers, and the change log of that
+    specification, in `basware.table_definition` and `basware.table_definition_changes`."""
+    with basware.get_client() as client:
+        tables = client.table_definition()
+        changes = client.table_definition_changelog()
+    rows = [
+        [t.table_name, position, c.name, c.data_type, c.definition, c.example]
+        for t in tables
+        for position, c in enumerate(t.columns, start=1)
+    ]
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS basware")
+        with transaction(con):
+            _replace_table_definition(con, rows, changes)
+    return dg.MaterializeResult(
+        metadata={
+            "tables": dg.MetadataValue.json(sorted(t.table_name for t in tables)),
+            "columns": len(rows),
+            "changes": len(changes),
+        }
+    )
+
+
+def _replace_table_definition(
+    con: duckdb.DuckDBPyConnection, rows: list[list[object]], changes: list[dict]
+) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE basware.table_definition (table_name VARCHAR, "
+        "position INTEGER, column_name VARCHAR, data_type VARCHAR, field_definition VARCHAR, "
+        "example_value VARCHAR)"
+    )
+    if rows:
+        con.executemany("INSERT INTO basware.table_definition VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "CREATE OR REPLACE TABLE basware.table_definition_changes (position INTEGER, change JSON)"
+    )
+    if changes:
+        con.executemany(
+            "INSERT INTO basware.table_definition_changes VALUES (?, ?)",
+            [[i, json.dumps(c)] for i, c in enumerate(changes, start=1)],
+        )
+
+
+basware_extract_job = dg.define_asset_job(
+    name="basware_extract_job",
+    description="Land, commit and acknowledge one Basware extract (one partition).",
+    selection=dg.AssetSelection.assets(EXTRACT_FILES, basware_tables, ACKNOWLEDGEMENT),
+    partitions_def=basware_extract_partitions,
+)

@@ -1,0 +1,13 @@
+"""Resources shared by every vendor folder, configured from the environment."""
+
+import dagster as dg
+
+from p2p_assets.defs.basware.resources import basware_resource_from_env
+from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={"basware": basware_resource_from_env(), "warehouse": DuckDBWarehouse()}
+    )
