@@ -265,3 +265,9 @@ basware_extract_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(EXTRACT_FILES, basware_tables, ACKNOWLEDGEMENT),
     partitions_def=basware_extract_partitions,
 )
+
+basware_table_definition_job = dg.define_asset_job(
+    name="basware_table_definition_job",
+    description="Refresh Basware's table definition and its change log.",
+    selection=dg.AssetSelection.assets(["basware", "table_definition"]),
+)

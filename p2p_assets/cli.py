@@ -1,0 +1,113 @@
+"""`p2p-assets`: the project's command line.
+
+p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
+p2p-assets sync [basware]            load everything new headless; non-zero exit if anything failed
+p2p-assets sandbox serve basware     serve the Basware sandbox on a fixed loopback port
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from p2p_assets import settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VENDORS = ("basware",)
+
+
+def prepare_dagster_home() -> Path:
+    """Point DAGSTER_HOME at `{P2P_DATA_DIR}/dagster` (unless set), with our dagster.yaml in it."""
+    home = settings.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    committed = PROJECT_ROOT / "dagster.yaml"
+    installed = home / "dagster.yaml"
+    if committed.exists() and (
+        not installed.exists() or installed.read_bytes() != committed.read_bytes()
+    ):
+        shutil.copyfile(committed, installed)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def sync(vendors: list[str], verbose: bool = False) -> int:
+    import dagster as dg
+
+    from p2p_assets.definitions import defs
+    from p2p_assets.headless import sync_basware
+
+    prepare_dagster_home()
+    ok = True
+    with dg.DagsterInstance.get() as instance:
+        for vendor in vendors:
+            if vendor == "basware":
+                report = sync_basware(defs, instance, log_level="INFO" if verbose else "WARNING")
+                print(report.render(), flush=True)
+                ok = ok and report.success
+    return 0 if ok else 1
+
+
+def dev(port: int, skip_sync: bool) -> int:
+    home = prepare_dagster_home()
+    if not skip_sync:
+        print("Loading what is new before the UI starts (p2p-assets sync) ...", flush=True)
+        if sync(list(VENDORS)):
+            print("Some extracts failed; the UI shows why.", flush=True)
+    print(f"Dagster UI on http://127.0.0.1:{port} (instance in {home})", flush=True)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    os.chdir(PROJECT_ROOT)
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)])
+    return 0  # not reached
+
+
+def serve_sandbox(vendor: str, host: str, port: int) -> int:
+    from p2p_assets.sandbox.basware import BaswareSandbox
+    from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS, config_from_env
+
+    if vendor != "basware":
+        raise SystemExit(f"no sandbox for {vendor!r}; known: {', '.join(VENDORS)}")
+    sandbox = BaswareSandbox(config_from_env(), state_dir=settings.sandbox_dir("basware"))
+    print(
+        f"Basware sandbox on http://{host}:{port}\n"
+        f"  export BASWARE_API_URL=http://{host}:{port}\n"
+        f"  export BASWARE_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+        f"  export BASWARE_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+        flush=True,
+    )
+    sandbox.serve_forever(host, port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="p2p-assets", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev_parser = commands.add_parser("dev", help="load what is new, then start the Dagster UI")
+    dev_parser.add_argument("--port", type=int, default=3000)
+    dev_parser.add_argument("--no-sync", action="store_true", help="start the UI straight away")
+    sync_parser = commands.add_parser("sync", help="materialise everything new, headless")
+    sync_parser.add_argument("vendors", nargs="*", metavar="vendor", help="basware (default: all)")
+    sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
+    sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)
+    serve_parser = sandbox_commands.add_parser("serve", help="serve a vendor sandbox")
+    serve_parser.add_argument("vendor", nargs="?", default="basware", choices=VENDORS)
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "dev":
+        return dev(args.port, args.no_sync)
+    if args.command == "sync":
+        return sync(args.vendors or list(VENDORS), args.verbose)
+    return serve_sandbox(args.vendor, args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

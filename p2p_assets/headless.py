@@ -1,0 +1,139 @@
+"""Running the pipeline without the UI: what `p2p-assets sync` does, through Dagster itself.
+
+The same jobs, assets and checks as the UI, executed in this process against the Dagster instance
+in `DAGSTER_HOME`, so every run shows up in the UI afterwards.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
+from p2p_assets.defs.basware.resources import basware_resource_from_env
+from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.lib.basware import in_extract_order
+from p2p_assets.lib.basware.loader import CURRENT_SCHEMA, warehouse_table
+from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractOutcome:
+    extract_id: str
+    extract_type: str
+    success: bool
+    downloaded: int = 0
+    error: str | None = None
+
+
+@dataclass
+class BaswareSyncReport:
+    outcomes: list[ExtractOutcome] = field(default_factory=list)
+    new_records: dict[str, int] = field(default_factory=dict)
+    current_rows: dict[str, int] = field(default_factory=dict)
+    definition_error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.definition_error is None and all(o.success for o in self.outcomes)
+
+    def render(self) -> str:
+        loaded = [o for o in self.outcomes if o.success]
+        failed = [o for o in self.outcomes if not o.success]
+        lines = [
+            f"Basware: {len(self.outcomes)} extract(s) waiting for export, {len(loaded)} loaded "
+            f"and acknowledged, {len(failed)} failed; "
+            f"{sum(o.downloaded for o in self.outcomes)} file(s) downloaded"
+        ]
+        if self.current_rows:
+            lines.append(f"  {'table':<28}{'new records':>14}{'current rows':>15}")
+            for table, rows in self.current_rows.items():
+                lines.append(f"  {table:<28}{self.new_records.get(table, 0):>14}{rows:>15}")
+        if self.definition_error:
+            lines.append(f"  FAILED table definition: {self.definition_error}")
+        for outcome in failed:
+            lines.append(f"  FAILED {outcome.extract_type} {outcome.extract_id}: {outcome.error}")
+        return "\n".join(lines)
+
+
+def sync_basware(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, log_level: str = "WARNING"
+) -> BaswareSyncReport:
+    """Register every extract, then land, commit and acknowledge each waiting one, oldest first.
+
+    Dagster's console log is kept at `log_level` (the full event log is in the instance anyway),
+    so cron mail shows the summary and the failures, not every step.
+    """
+    report = BaswareSyncReport()
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    with basware_resource_from_env().get_client() as client:
+        extracts = in_extract_order(client.list_extracts())
+    partitions = basware_extract_partitions.name or ""
+    known = set(instance.get_dynamic_partitions(partitions))
+    new_ids = [e.id for e in extracts if e.id not in known]
+    if new_ids:
+        instance.add_dynamic_partitions(partitions, new_ids)
+
+    definition = defs.resolve_job_def("basware_table_definition_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config
+    )
+    if not definition.success:
+        report.definition_error = _failure_message(definition)
+
+    job = defs.resolve_job_def("basware_extract_job")
+    for extract in [e for e in extracts if e.processing_status == "WaitingForExport"]:
+        log.info("syncing Basware %s extract %s", extract.type, extract.id)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=extract.id,
+            raise_on_error=False,
+            run_config=run_config,
+            tags={"p2p_assets/trigger": "p2p-assets sync"},
+        )
+        outcome = ExtractOutcome(extract.id, extract.type or "", result.success)
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key == EXTRACT_FILES:
+                value = materialization.metadata.get("downloaded_now")
+                outcome.downloaded = int(getattr(value, "value", 0) or 0)
+        if not result.success:
+            outcome.error = _failure_message(result)
+        report.outcomes.append(outcome)
+
+    _summarise_warehouse(report, [o.extract_id for o in report.outcomes if o.success])
+    return report
+
+
+def _summarise_warehouse(report: BaswareSyncReport, extract_ids: list[str]) -> None:
+    with DuckDBWarehouse().connect(read_only=True) as con:
+        if not table_columns(con, CURRENT_SCHEMA, "extract_tables"):
+            return
+        if extract_ids:
+            rows = con.execute(
+                f"SELECT table_name, sum(record_count) FROM {CURRENT_SCHEMA}.extract_tables "
+                "WHERE list_contains(?, extract_id) GROUP BY ALL",
+                [extract_ids],
+            ).fetchall()
+            report.new_records = {table: int(count) for table, count in rows}
+        tables = con.execute(
+            f"SELECT DISTINCT table_name FROM {CURRENT_SCHEMA}.extract_tables ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            name = f"{CURRENT_SCHEMA}.{quote_ident(warehouse_table(table))}"
+            count = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            report.current_rows[table] = int(count[0]) if count else 0
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE" or not event.step_failure_data:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error:
+            cause = data.error.cause or data.error
+            return cause.message.strip().splitlines()[-1] if cause.message else data.error.message
+    return "run failed (see the Dagster UI for the run's logs)"
