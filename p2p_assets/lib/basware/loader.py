@@ -173,48 +173,66 @@ def _load_table(
 
     # Ids whose current row came from an earlier load of this same extract: a re-delivery may
     # have dropped them, and then an older version from history becomes current again.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _previous AS "
-        f"SELECT {key} FROM {current} WHERE _extract_id = ?",
-        [extract.id],
-    )
-    con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
-    if files:
-        selected = ", ".join(quote_ident(c) for c in delivered)
+    previous = _scalar(con, f"SELECT count(*) FROM {current} WHERE _extract_id = ?", [extract.id])
+    if not files and not previous:
+        # Nothing delivered now and nothing to take back: only a possible earlier load's history.
+        con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
+        result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
+        result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
+        result.columns = table_columns(con, CURRENT_SCHEMA, name)
+        return result
+    if previous:
         con.execute(
-            f"INSERT INTO {history} BY NAME SELECT {selected}, ? AS _extract_id, "
-            f"CAST(? AS TIMESTAMP) AS _extract_date, _files.file_name AS _file_name, "
-            f"CAST(? AS TIMESTAMP) AS _loaded_at "
-            f"FROM _stage JOIN _files ON _files.path = _stage.{_SOURCE}",
-            [extract.id, extract.extract_date, loaded_at],
+            f"CREATE OR REPLACE TEMP TABLE _previous AS "
+            f"SELECT {key} FROM {current} WHERE _extract_id = ?",
+            [extract.id],
         )
-        result.records = _scalar(con, "SELECT count(*) FROM _stage")
-        con.execute("DROP TABLE _stage")
-        con.execute("DROP TABLE _files")
+    con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
     # The current row of an id is the latest of its versions; `current` already holds the latest
     # of every other extract, so a delivered row only has to beat that one (cost ~ the extract).
     newer_or_same = "(_extract_date < ? OR (_extract_date = ? AND _extract_id <= ?))"
     order = [extract.extract_date, extract.extract_date, extract.id]
-    con.execute(
-        f"DELETE FROM {current} WHERE {newer_or_same} AND {key} IN "
-        f"(SELECT {key} FROM {history} WHERE _extract_id = ?)",
-        [*order, extract.id],
-    )
+    if files:
+        rows = (
+            f"SELECT {', '.join(quote_ident(c) for c in delivered)}, ? AS _extract_id, "
+            f"CAST(? AS TIMESTAMP) AS _extract_date, _files.file_name AS _file_name, "
+            f"CAST(? AS TIMESTAMP) AS _loaded_at "
+            f"FROM _stage JOIN _files ON _files.path = _stage.{_SOURCE}"
+        )
+        lineage = [extract.id, extract.extract_date, loaded_at]
+        con.execute(f"INSERT INTO {history} BY NAME {rows}", lineage)
+        result.records = _scalar(con, "SELECT count(*) FROM _stage")
+        duplicated = result.records - _scalar(con, f"SELECT count(DISTINCT {key}) FROM _stage")
+        con.execute(
+            f"DELETE FROM {current} WHERE {newer_or_same} AND {key} IN (SELECT {key} FROM _stage)",
+            order,
+        )
     con.execute(f"DELETE FROM {current} WHERE _extract_id = ?", [extract.id])
-    con.execute(
-        f"INSERT INTO {current} BY NAME SELECT * FROM {history} WHERE _extract_id = ? "
-        f"AND {key} NOT IN (SELECT {key} FROM {current}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_name DESC) = 1",
-        [extract.id],
-    )
-    con.execute(
-        f"INSERT INTO {current} BY NAME SELECT * FROM {history} "
-        f"WHERE {key} IN (SELECT {key} FROM _previous) "
-        f"AND {key} NOT IN (SELECT {key} FROM {current}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} "
-        f"ORDER BY _extract_date DESC, _extract_id DESC, _file_name DESC) = 1"
-    )
-    con.execute("DROP TABLE _previous")
+    if files:
+        # Rows kept in `current` now are newer than this extract's; everything else comes from
+        # the stage. The window is only paid for when the extract repeats an id.
+        newer = f"WHERE {key} NOT IN (SELECT {key} FROM {current})"
+        if not _scalar(con, f"SELECT count(*) FROM {current}"):
+            newer = ""
+        latest_file = (
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_name DESC) = 1"
+            if duplicated
+            else ""
+        )
+        con.execute(
+            f"INSERT INTO {current} BY NAME SELECT * FROM ({rows}) {newer} {latest_file}", lineage
+        )
+        con.execute("DROP TABLE _stage")
+        con.execute("DROP TABLE _files")
+    if previous:
+        con.execute(
+            f"INSERT INTO {current} BY NAME SELECT * FROM {history} "
+            f"WHERE {key} IN (SELECT {key} FROM _previous) "
+            f"AND {key} NOT IN (SELECT {key} FROM {current}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} "
+            f"ORDER BY _extract_date DESC, _extract_id DESC, _file_name DESC) = 1"
+        )
+        con.execute("DROP TABLE _previous")
     result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
     result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
     result.columns = table_columns(con, CURRENT_SCHEMA, name)
@@ -299,17 +317,22 @@ def _stage(
 def _culprit(
     con: duckdb.DuckDBPyConnection, extract: ExtractInfo, files: list[SourceFile], exc: Exception
 ) -> BaswareFileError:
-    """Find which file made DuckDB fail, so the error names it."""
-    for source in files:
-        reader = (
-            "SELECT count(*) FROM read_json_objects(?, format='auto')"
-            if source.file_format == "json"
-            else "SELECT count(*) FROM read_csv(?, header=true, all_varchar=true)"
-        )
-        try:
-            con.execute(reader, [str(source.path)]).fetchall()
-        except duckdb.Error as file_exc:
-            return BaswareFileError(extract.id, source.file_name, _first_line(file_exc))
+    """Find which file made DuckDB fail, so the error names it.
+
+    The failed statement has aborted `con`'s transaction, so each file is read again on a cursor of
+    its own (a separate transaction); on `con` every probe would fail and blame the first file.
+    """
+    with con.cursor() as probe:
+        for source in files:
+            reader = (
+                "SELECT count(*) FROM read_json_objects(?, format='auto')"
+                if source.file_format == "json"
+                else "SELECT count(*) FROM read_csv(?, header=true, all_varchar=true)"
+            )
+            try:
+                probe.execute(reader, [str(source.path)]).fetchall()
+            except duckdb.Error as file_exc:
+                return BaswareFileError(extract.id, source.file_name, _first_line(file_exc))
     return BaswareFileError(extract.id, ", ".join(f.file_name for f in files), _first_line(exc))
 
 
@@ -435,9 +458,11 @@ def _record_extract(
 
 
 def mark_acknowledged(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
-    """Record that the extract was acknowledged upstream (after its data was committed)."""
+    """Record that the extract was acknowledged upstream (after its data was committed); a later
+    re-run acknowledges again but keeps the time of the first acknowledgement."""
     con.execute(
-        f"UPDATE {CURRENT_SCHEMA}.extracts SET acknowledged_at = ? WHERE extract_id = ?",
+        f"UPDATE {CURRENT_SCHEMA}.extracts SET acknowledged_at = coalesce(acknowledged_at, ?) "
+        "WHERE extract_id = ?",
         [datetime.now(UTC).replace(tzinfo=None), extract_id],
     )
 
@@ -456,8 +481,8 @@ def loaded_tables(con: duckdb.DuckDBPyConnection, extract_id: str) -> dict[str, 
     return {table: count for table, count in rows}
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
     return int(row[0]) if row else 0
 
 

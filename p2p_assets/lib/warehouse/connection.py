@@ -36,7 +36,7 @@ def quote_ident(name: str) -> str:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = 300.0, memory_limit: str = "1GB"
+    path: Path, *, read_only: bool = False, wait_seconds: float = 300.0, memory_limit: str = "640MB"
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, waiting (with jittered backoff) while another process holds its lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,8 @@ def connect(
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
     try:
-        # Spill to disk rather than grow without bound; insertion order is irrelevant to our tables.
+        # Spill to disk rather than grow without bound (the limit leaves room for Python and
+        # Dagster under 1 GiB); insertion order is irrelevant to our tables.
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
         if not read_only:

@@ -258,3 +258,22 @@ def test_a_locked_warehouse_is_waited_for_not_failed(tmp_path):
         holder.wait(timeout=30)
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_an_id_repeated_across_files_of_one_extract_keeps_the_later_file(tmp_path):
+    one = _write(tmp_path / "one", [{"ID": "A", "STATUS": "first"}, {"ID": "B"}], "json")
+    two = _write(tmp_path / "two", [{"ID": "A", "STATUS": "second"}], "json")
+    sources = [
+        SourceFile("IA_INVOICE", "IA_INVOICE_0001.json", one, 2),
+        SourceFile("IA_INVOICE", "IA_INVOICE_0002.json", two, 1),
+    ]
+    with connect(tmp_path / "w.duckdb") as con:
+        for _ in range(2):  # and again: a reload keeps the same answer
+            load_extract(con, _extract(0), sources, DEFINITIONS, ["IA_INVOICE"])
+            rows = con.execute(
+                "SELECT ID, STATUS, _file_name FROM basware.ia_invoice ORDER BY ID"
+            ).fetchall()
+            assert rows == [
+                ("A", "second", "IA_INVOICE_0002.json"),
+                ("B", None, "IA_INVOICE_0001.json"),
+            ]
