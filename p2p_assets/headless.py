@@ -13,7 +13,8 @@ from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partit
 from p2p_assets.defs.basware.resources import basware_resource_from_env
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware import in_extract_order
-from p2p_assets.lib.basware.loader import CURRENT_SCHEMA, warehouse_table
+from p2p_assets.lib.basware.loader import warehouse_table
+from p2p_assets.lib.basware.tables import CURRENT_SCHEMA
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,9 @@ from p2p_assets.lib.basware.loader import (
     BaswareFileError,
     TableLoad,
     load_extract,
-    loaded_tables,
-    mark_acknowledged,
     warehouse_table,
 )
+from p2p_assets.lib.basware.registry import loaded_tables, mark_acknowledged
 from p2p_assets.lib.basware.tables import ALL_TABLES, PRO_TABLES, TABLE_DESCRIPTIONS
 from p2p_assets.lib.warehouse.connection import transaction
 

@@ -4,8 +4,14 @@ import dagster as dg
 
 from p2p_assets.defs.basware.assets import table_key
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.lib.basware.loader import CURRENT_SCHEMA, warehouse_table
-from p2p_assets.lib.basware.tables import ALL_TABLES, KEY_COLUMN, REFERENCES, Reference
+from p2p_assets.lib.basware.loader import warehouse_table
+from p2p_assets.lib.basware.tables import (
+    ALL_TABLES,
+    CURRENT_SCHEMA,
+    KEY_COLUMN,
+    REFERENCES,
+    Reference,
+)
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
 
 SAMPLE = 5

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import duckdb
 
+from p2p_assets.lib.basware.registry import ensure_registry, record_extract
 from p2p_assets.lib.basware.schema import conversion_sql, duckdb_type, invalid_sql
-from p2p_assets.lib.basware.tables import ALL_TABLES, KEY_COLUMN
+from p2p_assets.lib.basware.tables import ALL_TABLES, CURRENT_SCHEMA, HISTORY_SCHEMA, KEY_COLUMN
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns, transaction
 
 log = logging.getLogger(__name__)
 
-CURRENT_SCHEMA = "basware"
-HISTORY_SCHEMA = "basware_history"
 LINEAGE_COLUMNS = {
     "_extract_id": "VARCHAR",
     "_extract_date": "TIMESTAMP",
@@ -132,14 +131,14 @@ def load_extract(
 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {CURRENT_SCHEMA}")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
-    _ensure_registry(con)
+    ensure_registry(con)
     results: dict[str, TableLoad] = {}
     with transaction(con):
         for table in wanted:
             results[table] = _load_table(
                 con, extract, table, by_table.get(table, []), definitions.get(table, {}), loaded_at
             )
-        _record_extract(con, extract, results, loaded_at)
+        record_extract(con, extract, results, loaded_at)
     return results
 
 
@@ -404,81 +403,6 @@ def _ensure_table(
                 f"Basware extract {extract.id}: {qualified}.{column} is {existing[column]} in the "
                 f"warehouse but the table definition now says {data_type}"
             )
-
-
-def _ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {CURRENT_SCHEMA}.extracts (
-            extract_id VARCHAR PRIMARY KEY, extract_type VARCHAR, extract_name VARCHAR,
-            extract_date TIMESTAMP, start_date TIMESTAMP, end_date TIMESTAMP, file_count INTEGER,
-            record_count BIGINT, loaded_at TIMESTAMP, acknowledged_at TIMESTAMP)"""
-    )
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {CURRENT_SCHEMA}.extract_tables (
-            extract_id VARCHAR, table_name VARCHAR, file_count INTEGER, record_count BIGINT,
-            new_columns VARCHAR[], missing_columns VARCHAR[], loaded_at TIMESTAMP,
-            PRIMARY KEY (extract_id, table_name))"""
-    )
-
-
-def _record_extract(
-    con: duckdb.DuckDBPyConnection,
-    extract: ExtractInfo,
-    results: Mapping[str, TableLoad],
-    loaded_at: datetime,
-) -> None:
-    con.execute(f"DELETE FROM {CURRENT_SCHEMA}.extract_tables WHERE extract_id = ?", [extract.id])
-    con.executemany(
-        f"INSERT INTO {CURRENT_SCHEMA}.extract_tables VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            [extract.id, t, len(r.files), r.records, r.new_columns, r.missing_columns, loaded_at]
-            for t, r in results.items()
-        ],
-    )
-    # Keep an earlier acknowledgement: re-loading an extract does not un-acknowledge it upstream.
-    con.execute(
-        f"""INSERT INTO {CURRENT_SCHEMA}.extracts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-            ON CONFLICT (extract_id) DO UPDATE SET extract_type = excluded.extract_type,
-              extract_name = excluded.extract_name, extract_date = excluded.extract_date,
-              start_date = excluded.start_date, end_date = excluded.end_date,
-              file_count = excluded.file_count, record_count = excluded.record_count,
-              loaded_at = excluded.loaded_at""",
-        [
-            extract.id,
-            extract.type,
-            extract.name,
-            extract.extract_date,
-            extract.start_date,
-            extract.end_date,
-            extract.file_count,
-            sum(r.records for r in results.values()),
-            loaded_at,
-        ],
-    )
-
-
-def mark_acknowledged(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
-    """Record that the extract was acknowledged upstream (after its data was committed); a later
-    re-run acknowledges again but keeps the time of the first acknowledgement."""
-    con.execute(
-        f"UPDATE {CURRENT_SCHEMA}.extracts SET acknowledged_at = coalesce(acknowledged_at, ?) "
-        "WHERE extract_id = ?",
-        [datetime.now(UTC).replace(tzinfo=None), extract_id],
-    )
-
-
-def loaded_tables(con: duckdb.DuckDBPyConnection, extract_id: str) -> dict[str, int]:
-    """Tables committed for an extract, with their record counts (empty when the extract is not
-    loaded).
-    """
-    if not table_columns(con, CURRENT_SCHEMA, "extract_tables"):
-        return {}
-    rows = con.execute(
-        f"SELECT table_name, record_count FROM {CURRENT_SCHEMA}.extract_tables "
-        "WHERE extract_id = ?",
-        [extract_id],
-    ).fetchall()
-    return {table: count for table, count in rows}
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:

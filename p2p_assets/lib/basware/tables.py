@@ -24,6 +24,9 @@ PRO_TABLES: tuple[str, ...] = ("IA_ACTION_LOG", "PE_PROCESS_TASK")
 ALL_TABLES: tuple[str, ...] = ESSENTIALS_TABLES + PRO_TABLES
 
 KEY_COLUMN = "ID"
+# Warehouse schemas: the current state of every table, and every delivered version of it.
+CURRENT_SCHEMA = "basware"
+HISTORY_SCHEMA = "basware_history"
 
 
 class Reference(NamedTuple):
