@@ -1,0 +1,273 @@
+"""Authentication against the Visma Youforce File API: OAuth2 client credentials, two generations.
+
+- Visma Connect (current): `POST https://connect.visma.com/connect/token`, form
+  `grant_type=client_credentials, client_id, client_secret, tenant_id`; the tenant is bound in the
+  token.
+- Legacy Raet: `POST https://api.raet.com/authentication/token`, form without the tenant, header
+  `Cache-Control: no-cache`; API requests then carry `x-raet-tenant-id` (the client sets it).
+
+Successful authentication calls are a *monthly* quota (7, 40 or 400 by plan), so the token is
+cached in a file shared by every process on the machine, keyed by token URL, client id and tenant,
+and reused until shortly before it expires. While one process fetches a token it holds a file
+lock, so processes starting together make one token call and the others read its result.
+
+Habit 4 says the auth flow does no I/O besides the requests it yields. The token-cache file is
+the one deliberate exception: the quota cannot be protected any other way, and the file lock must
+be held across the yielded token request for the "one token call" guarantee to hold.
+"""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from p2p_assets.lib.visma.errors import (
+    VismaAuthError,
+    VismaConfigError,
+    error_detail,
+    is_authentication_failure,
+)
+from p2p_assets.lib.visma.locks import file_lock, write_private_atomically
+
+log = logging.getLogger(__name__)
+
+CONNECT_TOKEN_URL = "https://connect.visma.com/connect/token"
+LEGACY_TOKEN_URL = "https://api.raet.com/authentication/token"
+
+# The documented lifetime is two hours; used when `expires_in` is missing or unreadable.
+_FALLBACK_LIFETIME = 7200.0
+_MAX_SKEW = 300.0
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires_at: float  # wall clock (epoch seconds), comparable across processes
+    refresh_at: float
+
+
+class VismaTokenAuth(httpx.Auth):
+    """Bearer tokens for the File API, cached in memory and (with `cache_path`) in a shared file.
+
+    `cache_path` is e.g. `{P2P_DATA_DIR}/visma/token.json`; without it the token lives only as long
+    as this object (tests, one-off scripts). The token is renewed `min(5 min, 10 %)` of its
+    lifetime before it expires. On a 401, or a 403 with the documented authentication body, the
+    token is renewed once and the request sent once more; a second refusal goes to the caller.
+    The token request is yielded from the flow, so it travels through the client's transports.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        tenant_id: str | None = None,
+        *,
+        legacy: bool = False,
+        token_url: str | None = None,
+        cache_path: Path | str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise VismaConfigError("Visma authentication needs both a client id and a secret")
+        if not legacy and not tenant_id:
+            raise VismaConfigError("Visma Connect authentication needs a tenant id")
+        self.client_id = client_id
+        self._secret = client_secret
+        self.tenant_id = tenant_id
+        self.legacy = legacy
+        self.token_url = token_url or (LEGACY_TOKEN_URL if legacy else CONNECT_TOKEN_URL)
+        self.cache_path = Path(cache_path) if cache_path is not None else None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: _Token | None = None
+        self.cache_key = hashlib.sha256(
+            f"{self.token_url}\n{client_id}\n{tenant_id or ''}".encode()
+        ).hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"VismaTokenAuth(token_url={self.token_url!r}, client_id={self.client_id!r}, "
+            f"tenant_id={self.tenant_id!r})"
+        )
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Set the bearer token, send, and on an authentication failure renew once and resend."""
+        token = yield from self._valid_token(stale=None)
+        request.headers["Authorization"] = f"Bearer {token.value}"
+        response = yield request
+        if response.status_code == 403:
+            response.read()  # small; needed to tell an auth 403 from an authorisation 403
+        if not is_authentication_failure(response):
+            return
+        log.info(
+            "Visma answered %d to %s %s; renewing the token once",
+            response.status_code,
+            request.method,
+            request.url.path,
+        )
+        token = yield from self._valid_token(stale=token)
+        request.headers["Authorization"] = f"Bearer {token.value}"
+        yield request
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        return self.sync_auth_flow(request)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:  # pragma: no cover
+        raise NotImplementedError("VismaTokenAuth supports the synchronous httpx.Client only")
+        yield request
+
+    # --- token ----------------------------------------------------------------------------
+
+    def _usable(self, token: _Token | None, stale: _Token | None) -> bool:
+        if token is None or (stale is not None and token.value == stale.value):
+            return False
+        return self._clock() < token.refresh_at
+
+    def _valid_token(
+        self, stale: _Token | None
+    ) -> Generator[httpx.Request, httpx.Response, _Token]:
+        """The cached token, else the shared file's, else a new one from the token endpoint.
+
+        Both locks are held while the token request is out, so threads and processes that need a
+        token at the same time wait for this one instead of spending quota on their own.
+        """
+        with ExitStack() as stack:
+            stack.enter_context(self._lock)
+            if self._usable(self._token, stale):
+                assert self._token is not None
+                return self._token
+            if self.cache_path is not None:
+                stack.enter_context(file_lock(self._lock_path(self.cache_path)))
+                cached = self._read_cache(self.cache_path)
+                if self._usable(cached, stale):
+                    assert cached is not None
+                    log.debug("Reusing the cached Visma token from %s", self.cache_path)
+                    self._token = cached
+                    return cached
+            requested_at = self._clock()
+            response = yield self._token_request()
+            response.read()
+            token = self._parse_token_response(response, requested_at)
+            if self.cache_path is not None:
+                self._write_cache(self.cache_path, token)
+            self._token = token
+            return token
+
+    def _token_request(self) -> httpx.Request:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+        }
+        headers = {"Accept": "application/json"}
+        if self.legacy:
+            headers["Cache-Control"] = "no-cache"  # the legacy endpoint documents it
+        else:
+            form["tenant_id"] = self.tenant_id or ""
+        return httpx.Request("POST", self.token_url, data=form, headers=headers)
+
+    def _parse_token_response(self, response: httpx.Response, requested_at: float) -> _Token:
+        endpoint = httpx.URL(self.token_url).path
+        if response.status_code != 200:
+            raise VismaAuthError(
+                response.status_code,
+                "POST",
+                endpoint,
+                error_detail(response.content, secret=self._secret),
+                attempts=response.extensions.get("retry_attempts"),
+                hint="Check the Visma client id, secret and tenant id",
+            )
+        try:
+            data: Any = response.json()
+        except ValueError:
+            data = None
+        value = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value:
+            raise VismaAuthError(200, "POST", endpoint, "the answer carries no access_token")
+        lifetime = _lifetime(data.get("expires_in"))
+        log.info(
+            "Obtained a Visma access token (valid %d s); authentication calls are a quota", lifetime
+        )
+        return _Token(
+            value=value,
+            expires_at=requested_at + lifetime,
+            refresh_at=requested_at + lifetime - min(_MAX_SKEW, 0.1 * lifetime),
+        )
+
+    # --- shared file cache -----------------------------------------------------------------
+
+    @staticmethod
+    def _lock_path(cache_path: Path) -> Path:
+        return cache_path.with_name(cache_path.name + ".lock")
+
+    def _read_cache(self, path: Path) -> _Token | None:
+        entry = _load(path).get(self.cache_key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return _Token(
+                value=str(entry["access_token"]),
+                expires_at=float(entry["expires_at"]),
+                refresh_at=float(entry["refresh_at"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _write_cache(self, path: Path, token: _Token) -> None:
+        entries = _load(path)
+        now = self._clock()
+        # Drop expired entries of any credentials so the file does not grow without bound.
+        entries = {
+            key: entry
+            for key, entry in entries.items()
+            if isinstance(entry, dict) and _float(entry.get("expires_at")) > now
+        }
+        entries[self.cache_key] = {
+            "access_token": token.value,
+            "expires_at": token.expires_at,
+            "refresh_at": token.refresh_at,
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "tenant_id": self.tenant_id,
+        }
+        write_private_atomically(path, json.dumps({"tokens": entries}, indent=1).encode())
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("Ignoring an unreadable Visma token cache at %s", path)
+        return {}
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    return dict(tokens) if isinstance(tokens, dict) else {}
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _lifetime(expires_in: Any) -> float:
+    """Seconds a token lives; `expires_in` arrives as a number or a numeric string ("7200")."""
+    try:
+        lifetime = float(expires_in)
+    except (TypeError, ValueError):
+        return _FALLBACK_LIFETIME
+    return lifetime if lifetime > 0 else _FALLBACK_LIFETIME

@@ -1,0 +1,155 @@
+"""Keeping to Visma's spike arrest: at most one call per 0.6 s, shared by threads and processes.
+
+Spike arrest smooths "100 calls a minute" into one call every 0.6 s; a second call inside that
+interval is refused with 429 (no `Retry-After`). The vendor's own scripts pace their calls, and on
+a 429 sleep 60 s and add 100 ms to their pacing; they retry 5xx and 499 up to 10 times and fail
+on any other 4xx. This module does the same.
+
+Why a transport and not code in the client: every request the `httpx.Client` sends must be paced,
+including the token requests the auth flow yields and each retry the `RetryingTransport` makes.
+Only a transport sees all of them, once per actual send. The stack is therefore
+
+    httpx.Client (auth) -> RetryingTransport (5xx/499, network errors) -> PacingTransport
+    (wait for a slot; 429: sleep, slow down, resend) -> network
+
+so a retried 5xx also waits for its slot, and a 429 never reaches the retry layer's backoff.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from p2p_assets.lib.http import redact_url
+from p2p_assets.lib.visma.locks import ensure_private_dir, file_lock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 0.6
+THROTTLE_SLEEP = 60.0
+THROTTLE_STEP = 0.1
+
+
+class Pacer:
+    """Hands out call slots at least `interval` seconds apart.
+
+    With `state_path` (e.g. `{P2P_DATA_DIR}/visma/pace`) the time of the last call is kept in that
+    small file under an exclusive `fcntl` lock, so separate processes using the same app share one
+    pace; without it the pace is shared by the threads of this process only. The clock is the
+    wall clock because processes do not share a monotonic one.
+    """
+
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL,
+        *,
+        state_path: Path | str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if interval < 0:
+            raise ValueError("Pacer interval must not be negative")
+        self.interval = interval
+        self.state_path = Path(state_path) if state_path is not None else None
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        if self.state_path is not None:
+            ensure_private_dir(self.state_path.parent)
+
+    def slow_down(self, step: float = THROTTLE_STEP) -> None:
+        """Widen the interval after a 429, as the vendor's scripts do."""
+        with self._lock:
+            self.interval += step
+        log.warning("Visma pacing interval is now %.2f s", self.interval)
+
+    def wait(self) -> float:
+        """Block until the next slot is ours; returns the time waited."""
+        with self._lock:
+            if self.state_path is None:
+                return self._take_slot(self._last)
+            with file_lock(self.state_path.with_name(self.state_path.name + ".lock")):
+                return self._take_slot(self._read_last())
+
+    def _take_slot(self, last: float | None) -> float:
+        waited = 0.0
+        if last is not None:
+            due = last + self.interval
+            now = self._clock()
+            # A last-call time in the future (clock stepped back) is capped at one interval.
+            waited = min(max(0.0, due - now), self.interval)
+            if waited > 0:
+                self._sleep(waited)
+        self._last = self._clock()
+        if self.state_path is not None:
+            self.state_path.write_text(repr(self._last))
+        return waited
+
+    def _read_last(self) -> float | None:
+        assert self.state_path is not None
+        try:
+            return float(self.state_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+class PacingTransport(httpx.BaseTransport):
+    """Sends every request in a pacer slot; on 429 sleeps `throttle_sleep`, slows the pacer down
+    by `throttle_step` and sends again, at most `max_throttled` times. A 429 it gives up on is
+    returned with `extensions["throttled"]` set, for the client to raise its own error."""
+
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        pacer: Pacer | None = None,
+        *,
+        throttle_sleep: float = THROTTLE_SLEEP,
+        throttle_step: float = THROTTLE_STEP,
+        max_throttled: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._transport = transport if transport is not None else httpx.HTTPTransport()
+        self.pacer = pacer if pacer is not None else Pacer()
+        self.throttle_sleep = throttle_sleep
+        self.throttle_step = throttle_step
+        self.max_throttled = max_throttled
+        self._sleep = sleep
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        throttled = 0
+        while True:
+            self.pacer.wait()
+            response = self._transport.handle_request(request)
+            if response.status_code != 429:
+                return response
+            throttled += 1
+            if throttled > self.max_throttled:
+                response.extensions = {**response.extensions, "throttled": throttled}
+                return response
+            _discard(response)
+            log.warning(
+                "Visma spike arrest: %s %s answered 429 (%d of %d); sleeping %.0f s",
+                request.method,
+                redact_url(request.url),
+                throttled,
+                self.max_throttled,
+                self.throttle_sleep,
+            )
+            self._sleep(self.throttle_sleep)
+            self.pacer.slow_down(self.throttle_step)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def _discard(response: httpx.Response) -> None:
+    try:
+        response.read()
+    except httpx.HTTPError:
+        pass
+    finally:
+        response.close()
