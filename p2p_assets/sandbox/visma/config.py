@@ -1,0 +1,139 @@
+"""What a Visma Youforce File API sandbox app looks like (`VismaSandboxConfig`), its usage plan
+(`Plan`) and the faults it is currently injecting (`VismaFaults`).
+
+The config is fixed for the life of a state dir (file ids and contents follow its seed); the faults
+live in the state dir so every process serving it sees them.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+PlanName = Literal["weekly", "daily", "continuous"]
+CORRUPTIONS = ("truncated", "garbage")
+FAIL_STATUSES = (499, 500, 502, 503)
+
+BUSINESS_TYPE_NAMES = {
+    7100: "File API Sandbox Uploads",
+    7101: "File API Sandbox Downloads",
+    113003: "Journaalposten Export",
+    134000: "RBM Business Downloads",
+    134001: "RBM Business Payment Files",
+    101002: "RST Functie",
+    101100: "Bint Harmony Files",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A subscription's usage policy, as the manual's table gives it."""
+
+    name: PlanName
+    auth_calls_per_month: int
+    concurrency: int
+
+
+PLANS = {
+    "weekly": Plan("weekly", 7, 1),
+    "daily": Plan("daily", 40, 1),
+    "continuous": Plan("continuous", 400, 3),
+}
+
+
+@dataclass(frozen=True)
+class VismaSandboxConfig:
+    """One simulated File API client application, authorised for one tenant.
+
+    `files_per_type` sizes the initial deliveries per subscribed business type;
+    `large_file_bytes` adds one big 7101 file (written by streaming) for chunked downloads.
+    `spike_interval_seconds` is the spike arrest's smoothing interval (100 calls a minute = 0.6 s);
+    tests set it to 0 unless they test the arrest itself.
+    """
+
+    seed: int = 7
+    tenant_id: str = "sandbox"
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    plan: PlanName = "continuous"
+    files_per_type: dict[int, int] = field(
+        default_factory=lambda: {7101: 3, 113003: 3, 134000: 2, 134001: 3, 101002: 2, 101100: 4}
+    )
+    publishes: tuple[int, ...] = (7100,)
+    large_file_bytes: int | None = None
+    journal_lines: int = 40
+    payments_per_file: int = 12
+    token_lifetime_seconds: int = 7200
+    spike_interval_seconds: float = 0.6
+    max_multipart_bytes: int = 100 * 1024 * 1024
+    max_chunk_bytes: int = 9 * 1024 * 1024
+    upload_token_lifetime_seconds: int = 3600
+    start: datetime = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+
+    def __post_init__(self) -> None:
+        if self.plan not in PLANS:
+            raise ValueError(f"unknown plan {self.plan!r}; one of {sorted(PLANS)}")
+        unknown = set(self.files_per_type) - set(BUSINESS_TYPE_NAMES)
+        if unknown:
+            raise ValueError(f"no generator for business types {sorted(unknown)}")
+
+    @property
+    def usage(self) -> Plan:
+        return PLANS[self.plan]
+
+    @property
+    def subscriptions(self) -> tuple[int, ...]:
+        return tuple(sorted(self.files_per_type))
+
+
+@dataclass(frozen=True)
+class FailRule:
+    """Answer the next `count` API requests under `path_prefix` (None: every `/v1.0` request)
+    with `status` before normal handling."""
+
+    status: int
+    count: int = 1
+    path_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in FAIL_STATUSES:
+            raise ValueError(f"fail_next status must be one of {FAIL_STATUSES}")
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.path_prefix or "/v1.0/")
+
+
+@dataclass(frozen=True)
+class VismaFaults:
+    """Faults to inject, persisted in the state dir.
+
+    - `token_lifetime_seconds`: overrides the lifetime of tokens issued from now on.
+    - `fail_next`: rules consumed in order, one request at a time.
+    - `drop_next_downloads` / `drop_after_bytes`: cut the connection after that many body bytes
+      (None: half the body) on the next n file downloads.
+    - `corrupt_files`: file name -> "truncated" | "garbage", until cleared.
+    """
+
+    token_lifetime_seconds: int | None = None
+    fail_next: tuple[FailRule, ...] = ()
+    drop_next_downloads: int = 0
+    drop_after_bytes: int | None = None
+    corrupt_files: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        rules = tuple(r if isinstance(r, FailRule) else FailRule(**r) for r in self.fail_next)
+        object.__setattr__(self, "fail_next", rules)
+        for name, kind in self.corrupt_files.items():
+            if kind not in CORRUPTIONS:
+                raise ValueError(f"corrupt_files[{name!r}] must be one of {CORRUPTIONS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VismaFaults":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        return cls(**data)

@@ -1,0 +1,201 @@
+"""`VismaSandbox`: one simulated Youforce File API client application over a state dir, and its
+Python API.
+
+Delivered files are generated deterministically from the seed (ids, names, dates and bytes) and
+written once under `state_dir/files/`; `deliver()` publishes more, as a payroll run would.
+"""
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from p2p_assets.sandbox import http
+from p2p_assets.sandbox.visma import data
+from p2p_assets.sandbox.visma.app import VismaApp
+from p2p_assets.sandbox.visma.config import VismaFaults, VismaSandboxConfig
+from p2p_assets.sandbox.visma.state import VismaState
+
+LARGE_FILE_NAME = "sandbox_large_file.csv"
+READ_SIZE = 64 * 1024
+
+
+def format_date(moment: datetime) -> str:
+    """`2021-03-25T07:30:23.657Z`: milliseconds and a Z, as subscriber lists show it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class VismaSandbox:
+    """A simulated File API app whose state lives in `state_dir`.
+
+    Several instances (in one or several processes) may share a state dir: tokens, quotas, spike
+    arrest, downloads, uploads and faults are read from it on every request.
+    """
+
+    def __init__(self, config: VismaSandboxConfig, state_dir: Path | str):
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.state = VismaState(self.state_dir)
+        self.files_dir = self.state_dir / "files"
+        self.uploads_dir = self.state_dir / "uploads"
+        self.files_dir.mkdir(exist_ok=True)
+        self.uploads_dir.mkdir(exist_ok=True)
+        if self.state.next_seq() == 0:
+            self._seed()
+
+    def _uuid(self, *key: object) -> str:
+        digest = hashlib.blake2b(repr((self.config.seed, *key)).encode(), digest_size=16)
+        return str(uuid.UUID(bytes=digest.digest(), version=4))
+
+    def _seed(self) -> None:
+        seq = 0
+        for business_type in self.config.subscriptions:
+            for index in range(self.config.files_per_type[business_type]):
+                self._deliver_one(business_type, index, seq)
+                seq += 1
+        if self.config.large_file_bytes:
+            path = self.files_dir / "large.csv"
+            if not path.exists() or path.stat().st_size != self.config.large_file_bytes:
+                data.write_large_file(self.config, path, self.config.large_file_bytes)
+            self._register(7101, -1, seq, LARGE_FILE_NAME, path)
+
+    def _when(self, seq: int) -> datetime:
+        jitter = data.rng_for(self.config, "when", seq).randrange(0, 3_600_000)
+        return self.config.start + timedelta(hours=6 * seq, milliseconds=jitter)
+
+    def _deliver_one(self, business_type: int, index: int, seq: int) -> dict[str, Any]:
+        name, content = data.generate(self.config, business_type, index, self._when(seq))
+        path = self.files_dir / f"{business_type}-{index:05d}"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(content)
+            tmp.replace(path)
+        return self._register(business_type, index, seq, name, path)
+
+    def _register(self, business_type: int, index: int, seq: int, name: str, path: Path) -> dict:
+        row = {
+            "id": self._uuid("file", business_type, index),
+            "seq": seq,
+            "role": "subscriber",
+            "name": name,
+            "size": path.stat().st_size,
+            "business_type": business_type,
+            "type_index": index,
+            "tenant_id": self.config.tenant_id,
+            "publisher_id": self._uuid("publisher", business_type),
+            "upload_date": format_date(self._when(seq)),
+            "path": str(path),
+        }
+        self.state.add_file(row)
+        return row
+
+    # -- publication ----------------------------------------------------------------------------
+    def deliver(self, business_type: int, n: int = 1) -> list[dict[str, Any]]:
+        """Publish `n` more files of `business_type` (newest upload dates); their metadata."""
+        if business_type not in data.GENERATORS:
+            raise KeyError(f"no generator for business type {business_type}")
+        delivered = []
+        for _ in range(n):
+            index, seq = self.state.type_count(business_type), self.state.next_seq()
+            delivered.append(self._deliver_one(business_type, index, seq))
+        return delivered
+
+    def add_uploaded_file(
+        self, name: str, business_type: int, path: Path, num_chunks: int
+    ) -> dict[str, Any]:
+        """Register a file this app published (multipart or resumable upload)."""
+        file_id = str(uuid.uuid4())
+        final = self.files_dir / f"upload-{file_id}"
+        path.replace(final)
+        row = {
+            "id": file_id,
+            "seq": self.state.next_seq(),
+            "role": "publisher",
+            "name": name,
+            "size": final.stat().st_size,
+            "business_type": business_type,
+            "type_index": -1,
+            "tenant_id": self.config.tenant_id,
+            "publisher_id": self._uuid("publisher", "self"),
+            "upload_date": format_date(datetime.now(UTC)),
+            "path": str(final),
+            "num_chunks": num_chunks,
+        }
+        self.state.add_file(row)
+        return row
+
+    # -- content --------------------------------------------------------------------------------
+    def files(self, role: str = "subscriber") -> list[dict[str, Any]]:
+        return self.state.files(role)
+
+    def file_bytes(self, file_id: str, role: str = "subscriber") -> bytes:
+        """The file's true content (ground truth for tests; small files only)."""
+        row = self.state.file(file_id, role)
+        if row is None:
+            raise KeyError(file_id)
+        return Path(row["path"]).read_bytes()
+
+    @staticmethod
+    def served_size(row: dict[str, Any], corruption: str | None) -> int:
+        return row["size"] // 2 if corruption == "truncated" else row["size"]
+
+    @staticmethod
+    def iter_content(
+        row: dict[str, Any], corruption: str | None, start: int, end: int
+    ) -> Iterator[bytes]:
+        """Bytes start..end (inclusive) as served; "garbage" flips every byte of the second half."""
+        half = row["size"] // 2
+        with open(row["path"], "rb") as handle:
+            handle.seek(start)
+            position = start
+            while position <= end:
+                chunk = handle.read(min(READ_SIZE, end - position + 1))
+                if not chunk:
+                    return
+                if corruption == "garbage" and position + len(chunk) > half:
+                    cut = max(0, half - position)
+                    chunk = chunk[:cut] + bytes(b ^ 0x5A for b in chunk[cut:])
+                position += len(chunk)
+                yield chunk
+
+    # -- faults and counters --------------------------------------------------------------------
+    def faults(self) -> VismaFaults:
+        return self.state.faults()
+
+    def set_faults(self, faults: VismaFaults | None = None, **fields: Any) -> None:
+        """Replace the current faults: with `faults`, or with `VismaFaults(**fields)`."""
+        self.state.set_faults(faults if faults is not None else VismaFaults(**fields))
+
+    def clear_faults(self) -> None:
+        self.state.set_faults(VismaFaults())
+
+    def counters(self) -> dict[str, int]:
+        """api_calls, throttled (429s), auth_calls, tokens_issued, downloads, uploads, ..."""
+        return self.state.counters()
+
+    # -- serving --------------------------------------------------------------------------------
+    def app(self) -> http.App:
+        return VismaApp(self)
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve on 127.0.0.1 in a background thread; yields the root URL (API under /v1.0)."""
+        with http.serve(self.app()) as base_url:
+            yield base_url
+
+    def serve_in_background(self) -> str:
+        """Serve on 127.0.0.1 until the process exits; returns the root URL."""
+        return http.serve_in_background(self.app())
+
+    def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        http.serve_forever(self.app(), host, port)
+
+
+def serve_forever(
+    config: VismaSandboxConfig, state_dir: Path, host: str = "127.0.0.1", port: int = 8000
+) -> None:
+    """Serve a Visma sandbox in the foreground."""
+    VismaSandbox(config, state_dir).serve_forever(host, port)

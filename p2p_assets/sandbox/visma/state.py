@@ -1,0 +1,277 @@
+"""The sandbox's persisted state: one SQLite file in the state dir, shared by every process
+serving that dir (WAL mode, short IMMEDIATE transactions, so quotas, spike arrest, downloads and
+fault budgets are consumed exactly once even under concurrent requests).
+
+Holds the signing key, the faults, counters, the delivered and uploaded files' metadata, each
+client's last call and calls in flight, and open resumable uploads.
+"""
+
+import contextlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from p2p_assets.sandbox.visma.config import FailRule, VismaFaults
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL,
+    size INTEGER NOT NULL, business_type INTEGER NOT NULL, type_index INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL, publisher_id TEXT NOT NULL, upload_date TEXT NOT NULL,
+    downloaded INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
+    deleted_date TEXT, path TEXT NOT NULL, num_chunks INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS clients (
+    client TEXT PRIMARY KEY, last_call REAL NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    token TEXT PRIMARY KEY, name TEXT NOT NULL, business_type INTEGER NOT NULL,
+    created REAL NOT NULL, chunks TEXT NOT NULL
+)
+"""
+FILE_COLUMNS = (
+    "id, seq, role, name, size, business_type, type_index, tenant_id, publisher_id, upload_date,"
+    " downloaded, deleted, deleted_date, path, num_chunks"
+)
+_DEFAULTS = {"downloaded": 0, "deleted": 0, "num_chunks": 1}
+
+
+class VismaState:
+    """Accessors over `state_dir/sandbox.sqlite3`; every call is its own short transaction."""
+
+    def __init__(self, state_dir: Path):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "sandbox.sqlite3"
+        with self._transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
+                (secrets.token_hex(32),),
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _meta(self, db: sqlite3.Connection, key: str) -> str:
+        return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    def _set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def signing_key(self) -> bytes:
+        with self._transaction() as db:
+            return bytes.fromhex(self._meta(db, "signing_key"))
+
+    # -- counters -------------------------------------------------------------------------------
+    def _bump(self, db: sqlite3.Connection, name: str, by: int = 1) -> int:
+        db.execute(
+            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + ?",
+            (name, by, by),
+        )
+        return db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()[0]
+
+    def bump(self, name: str, by: int = 1) -> int:
+        with self._transaction() as db:
+            return self._bump(db, name, by)
+
+    def counters(self) -> dict[str, int]:
+        with self._transaction() as db:
+            return dict(db.execute("SELECT name, n FROM counters ORDER BY name").fetchall())
+
+    def take_auth_quota(self, month: str, quota: int) -> bool:
+        """Count one authentication call; False (and not counted as issued) over the quota."""
+        with self._transaction() as db:
+            self._bump(db, "auth_calls")
+            row = db.execute("SELECT n FROM counters WHERE name = ?", (f"tokens:{month}",))
+            issued = (row.fetchone() or (0,))[0]
+            if issued >= quota:
+                self._bump(db, "auth_quota_exceeded")
+                return False
+            self._bump(db, f"tokens:{month}")
+            self._bump(db, "tokens_issued")
+            return True
+
+    # -- spike arrest and concurrency ------------------------------------------------------------
+    def admit(self, client: str, interval: float, concurrency: int, now: float) -> str | None:
+        """Let one call of `client` in: None when admitted, else "spike" or "concurrency"."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO clients (client) VALUES (?)", (client,))
+            last, in_flight = db.execute(
+                "SELECT last_call, in_flight FROM clients WHERE client = ?", (client,)
+            ).fetchone()
+            refused = None
+            if now - last < interval:
+                refused = "spike"
+            elif in_flight >= concurrency:
+                refused = "concurrency"
+            if refused:
+                self._bump(db, "throttled")
+                self._bump(db, f"throttled_{refused}")
+                return refused
+            db.execute(
+                "UPDATE clients SET last_call = ?, in_flight = in_flight + 1 WHERE client = ?",
+                (now, client),
+            )
+            return None
+
+    def release(self, client: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE clients SET in_flight = MAX(0, in_flight - 1) WHERE client = ?", (client,)
+            )
+
+    # -- files ----------------------------------------------------------------------------------
+    def add_file(self, row: dict[str, Any]) -> bool:
+        """Insert a file's metadata (ignored when the id exists); True when inserted."""
+        names = [c.strip() for c in FILE_COLUMNS.split(",")]
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"INSERT OR IGNORE INTO files ({FILE_COLUMNS}) VALUES"
+                f" ({', '.join('?' for _ in names)})",
+                [row.get(n, _DEFAULTS.get(n)) for n in names],
+            )
+            return cursor.rowcount == 1
+
+    def next_seq(self) -> int:
+        with self._transaction() as db:
+            return db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM files").fetchone()[0]
+
+    def type_count(self, business_type: int) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                "SELECT COUNT(*) FROM files WHERE role = 'subscriber' AND business_type = ?"
+                " AND type_index >= 0",
+                (business_type,),
+            ).fetchone()[0]
+
+    def files(self, role: str) -> list[dict[str, Any]]:
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE role = ? ORDER BY seq", (role,)
+            )
+            columns = [d[0] for d in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def file(self, file_id: str, role: str) -> dict[str, Any] | None:
+        return next((f for f in self.files(role) if f["id"] == file_id), None)
+
+    def mark_downloaded(self, file_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE files SET downloaded = 1 WHERE id = ?", (file_id,))
+            self._bump(db, "downloads")
+
+    def delete_file(self, file_id: str, when: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE files SET deleted = 1, deleted_date = ? WHERE id = ? AND role ="
+                " 'subscriber' AND deleted = 0",
+                (when, file_id),
+            )
+            return cursor.rowcount == 1
+
+    # -- resumable uploads ----------------------------------------------------------------------
+    def open_upload(self, token: str, name: str, business_type: int, now: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO uploads VALUES (?, ?, ?, ?, '{}')", (token, name, business_type, now)
+            )
+
+    def upload(self, token: str) -> dict[str, Any] | None:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT name, business_type, created, chunks FROM uploads WHERE token = ?",
+                (token,),
+            ).fetchone()
+        if row is None:
+            return None
+        chunks = {int(k): v for k, v in json.loads(row[3]).items()}
+        return {"name": row[0], "business_type": row[1], "created": row[2], "chunks": chunks}
+
+    def add_chunk(self, token: str, position: int, size: int) -> None:
+        with self._transaction() as db:
+            chunks = json.loads(
+                db.execute("SELECT chunks FROM uploads WHERE token = ?", (token,)).fetchone()[0]
+            )
+            chunks[str(position)] = size
+            db.execute("UPDATE uploads SET chunks = ? WHERE token = ?", (json.dumps(chunks), token))
+
+    def close_upload(self, token: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM uploads WHERE token = ?", (token,))
+
+    # -- faults ---------------------------------------------------------------------------------
+    def faults(self) -> VismaFaults:
+        with self._transaction() as db:
+            return VismaFaults.from_dict(json.loads(self._meta(db, "faults")))
+
+    def set_faults(self, faults: VismaFaults) -> None:
+        with self._transaction() as db:
+            self._set_meta(db, "faults", json.dumps(faults.to_dict()))
+
+    def take_failure(self, path: str) -> FailRule | None:
+        """Consume one request of the first `fail_next` rule matching `path`, if any."""
+        with self._transaction() as db:
+            data = json.loads(self._meta(db, "faults"))
+            rules = data.get("fail_next") or []
+            for rule in rules:
+                parsed = FailRule(**rule)
+                if parsed.count > 0 and parsed.matches(path):
+                    rule["count"] = parsed.count - 1
+                    data["fail_next"] = [r for r in rules if r["count"] > 0]
+                    self._set_meta(db, "faults", json.dumps(data))
+                    return parsed
+            return None
+
+    def take_drop(self) -> int | None:
+        """Consume one of `drop_next_downloads`: -1 for "half the body", N bytes, or None."""
+        with self._transaction() as db:
+            data = json.loads(self._meta(db, "faults"))
+            if int(data.get("drop_next_downloads") or 0) <= 0:
+                return None
+            data["drop_next_downloads"] -= 1
+            self._set_meta(db, "faults", json.dumps(data))
+            after = data.get("drop_after_bytes")
+            return -1 if after is None else int(after)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters, faults and file states, for GET /_sandbox/state."""
+        with self._transaction() as db:
+            faults = json.loads(self._meta(db, "faults"))
+            counters = dict(db.execute("SELECT name, n FROM counters ORDER BY name").fetchall())
+            files = db.execute(
+                "SELECT id, role, name, business_type, downloaded, deleted FROM files ORDER BY seq"
+            ).fetchall()
+        return {
+            "counters": counters,
+            "faults": faults,
+            "files": [
+                {
+                    "fileId": i,
+                    "role": r,
+                    "fileName": n,
+                    "businessType": b,
+                    "downloaded": bool(d),
+                    "deleted": bool(x),
+                }
+                for i, r, n, b, d, x in files
+            ],
+        }

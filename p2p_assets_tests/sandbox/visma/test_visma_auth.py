@@ -1,0 +1,110 @@
+"""Both token flows, the 401 body, monthly quotas, tenants and the spike arrest."""
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from p2p_assets.sandbox.visma import VismaSandbox, VismaSandboxConfig
+from p2p_assets_tests.sandbox.visma.conftest import CONNECT_FORM, connect_token
+
+
+def test_connect_token_binds_the_tenant(root: httpx.Client, base_url: str):
+    response = root.post("/connect/token", data=CONNECT_FORM)
+    body = response.json()
+    assert response.status_code == 200
+    assert body["token_type"] == "BearerToken"
+    assert body["expires_in"] == "7200" and isinstance(body["expires_in"], str)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    listed = httpx.get(f"{base_url}/v1.0/files", params={"role": "subscriber"}, headers=headers)
+    assert listed.status_code == 200
+    other = httpx.get(
+        f"{base_url}/v1.0/files", headers={**headers, "x-raet-tenant-id": "someone-else"}
+    )
+    assert other.status_code == 403
+
+
+def test_legacy_token_needs_the_tenant_header(root: httpx.Client, base_url: str):
+    form = {k: v for k, v in CONNECT_FORM.items() if k != "tenant_id"}
+    response = root.post("/authentication/token", data=form, headers={"Cache-Control": "no-cache"})
+    assert response.status_code == 200
+    assert response.json()["expires_in"] == "7200"
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    url = f"{base_url}/mft/v1.0/files?role=subscriber"
+    assert httpx.get(url, headers=headers).status_code == 401
+    ok = httpx.get(url, headers={**headers, "x-raet-tenant-id": "sandbox"})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic abc"])
+def test_unauthorized_body(base_url: str, header: str | None):
+    headers = {"Authorization": header} if header else {}
+    response = httpx.get(f"{base_url}/v1.0/files", headers=headers)
+    body = response.json()
+    assert response.status_code == 401
+    assert set(body) == {"message", "correlationId", "issuedAt", "errorCode", "statusCode"}
+    assert (body["message"], body["errorCode"], body["statusCode"]) == (
+        "Authentication Error",
+        "unauthorized",
+        401,
+    )
+
+
+def test_bad_credentials_are_refused(root: httpx.Client):
+    bad = {**CONNECT_FORM, "client_secret": "wrong"}
+    assert root.post("/connect/token", data=bad).json() == {"error": "invalid_client"}
+    wrong_tenant = {**CONNECT_FORM, "tenant_id": "other"}
+    assert root.post("/connect/token", data=wrong_tenant).status_code == 400
+    assert root.post("/authentication/token", data=bad).status_code == 401
+
+
+def test_weekly_plan_allows_seven_tokens_a_month(tmp_path: Path):
+    sandbox = VismaSandbox(VismaSandboxConfig(plan="weekly", files_per_type={}), tmp_path)
+    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
+        statuses = [client.post("/connect/token", data=CONNECT_FORM).status_code for _ in range(8)]
+        state = client.get("/_sandbox/state").json()
+    assert statuses == [200] * 7 + [429]
+    counters = sandbox.counters()
+    assert (counters["auth_calls"], counters["tokens_issued"], counters["throttled"]) == (8, 7, 1)
+    assert state["counters"]["auth_quota_exceeded"] == 1
+
+
+def test_token_lifetime_fault(sandbox: VismaSandbox, root: httpx.Client, base_url: str):
+    sandbox.set_faults(token_lifetime_seconds=1)
+    response = root.post("/connect/token", data=CONNECT_FORM)
+    assert response.json()["expires_in"] == "1"
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    time.sleep(1.1)
+    assert httpx.get(f"{base_url}/v1.0/files", headers=headers).status_code == 401
+
+
+def test_spike_arrest_answers_429_without_retry_after(tmp_path: Path):
+    config = VismaSandboxConfig(spike_interval_seconds=0.6, files_per_type={7101: 1})
+    sandbox = VismaSandbox(config, tmp_path)
+    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
+        headers = {"Authorization": f"Bearer {connect_token(client)}"}
+        first = client.get("/v1.0/files", headers=headers)
+        second = client.get("/v1.0/files", headers=headers)
+        time.sleep(0.65)
+        third = client.get("/v1.0/files", headers=headers)
+    assert [first.status_code, second.status_code, third.status_code] == [200, 429, 200]
+    assert "Retry-After" not in second.headers
+    counters = sandbox.counters()
+    assert (counters["api_calls"], counters["throttled"], counters["throttled_spike"]) == (3, 1, 1)
+
+
+def test_concurrency_limit_of_the_plan(tmp_path: Path):
+    config = VismaSandboxConfig(plan="daily", spike_interval_seconds=0, large_file_bytes=3_000_000)
+    sandbox = VismaSandbox(config, tmp_path)
+    large = next(f for f in sandbox.files() if f["name"] == "sandbox_large_file.csv")
+    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
+        headers = {"Authorization": f"Bearer {connect_token(client)}"}
+        download = f"/v1.0/files/{large['id']}?role=subscriber"
+        with client.stream("GET", download, headers=headers) as streaming:
+            assert streaming.status_code == 200
+            with httpx.Client(base_url=url) as other:
+                assert other.get("/v1.0/files", headers=headers).status_code == 429
+            streaming.read()
+        assert client.get("/v1.0/files", headers=headers).status_code == 200
+    assert sandbox.counters()["throttled_concurrency"] == 1
