@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from p2p_assets.sandbox.basware import auth, files
 from p2p_assets.sandbox.basware.config import BaswareFaults
+from p2p_assets.sandbox.credentials import basic_credentials
 from p2p_assets.sandbox.http import Request, Response, Router
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class BaswareApp:
         scheme, _, value = header.partition(" ")
         unauthorized = Response.json(UNAUTHORIZED, 401, {"WWW-Authenticate": "Bearer"})
         if scheme.lower() == "basic":
-            valid = auth.basic_credentials(header) == (config.username, config.password)
+            valid = basic_credentials(header) == (config.username, config.password)
             return None if valid else unauthorized
         if scheme.lower() != "bearer":
             return unauthorized
@@ -94,7 +95,7 @@ class BaswareApp:
 
     def token(self, request: Request) -> Response:
         config = self.sandbox.config
-        credentials = auth.basic_credentials(request.headers.get("authorization", ""))
+        credentials = basic_credentials(request.headers.get("authorization", ""))
         if credentials != (config.client_id, config.client_secret):
             return Response.json(
                 {"error": "invalid_client"}, 401, {"WWW-Authenticate": 'Basic realm="tokens"'}

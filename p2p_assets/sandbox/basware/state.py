@@ -6,15 +6,13 @@ Holds the creation time, the token signing key, manually published deltas, ackno
 download counts and the current faults.
 """
 
-import contextlib
 import json
 import secrets
-import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from p2p_assets.sandbox.basware.config import BaswareFaults, FailRule
+from p2p_assets.sandbox.state import SqliteState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,12 +24,11 @@ CREATE TABLE IF NOT EXISTS downloads (
 """
 
 
-class SandboxState:
+class SandboxState(SqliteState):
     """Accessors over `state_dir/sandbox.sqlite3`; every call is its own short transaction."""
 
     def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "sandbox.sqlite3"
+        super().__init__(state_dir)
         with self._transaction() as db:
             # One statement at a time: executescript() would commit our IMMEDIATE transaction.
             for statement in _SCHEMA.split(";"):
@@ -43,35 +40,10 @@ class SandboxState:
                 (repr(time.time()), secrets.token_hex(32)),
             )
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
-
-    def _meta(self, db: sqlite3.Connection, key: str) -> str:
-        return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
-
-    def _set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     # -- identity -------------------------------------------------------------------------------
     def created_at(self) -> float:
         with self._transaction() as db:
             return float(self._meta(db, "created_at"))
-
-    def signing_key(self) -> bytes:
-        with self._transaction() as db:
-            return bytes.fromhex(self._meta(db, "signing_key"))
 
     # -- publication ----------------------------------------------------------------------------
     def manual_deltas(self) -> int:

@@ -6,14 +6,13 @@ Holds the signing key, the faults, counters, the delivered and uploaded files' m
 client's last call and calls in flight, and open resumable uploads.
 """
 
-import contextlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from p2p_assets.sandbox.state import SqliteState
 from p2p_assets.sandbox.visma.config import FailRule, VismaFaults
 
 _SCHEMA = """
@@ -41,12 +40,11 @@ FILE_COLUMNS = (
 _DEFAULTS = {"downloaded": 0, "deleted": 0, "num_chunks": 1}
 
 
-class VismaState:
+class VismaState(SqliteState):
     """Accessors over `state_dir/sandbox.sqlite3`; every call is its own short transaction."""
 
     def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "sandbox.sqlite3"
+        super().__init__(state_dir)
         with self._transaction() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -55,31 +53,6 @@ class VismaState:
                 "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
                 (secrets.token_hex(32),),
             )
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
-
-    def _meta(self, db: sqlite3.Connection, key: str) -> str:
-        return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
-
-    def _set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    def signing_key(self) -> bytes:
-        with self._transaction() as db:
-            return bytes.fromhex(self._meta(db, "signing_key"))
 
     # -- counters -------------------------------------------------------------------------------
     def _bump(self, db: sqlite3.Connection, name: str, by: int = 1) -> int:
