@@ -14,28 +14,18 @@ import httpx
 
 from p2p_assets.lib.basware.errors import BaswareDownloadError, BaswareResponseError
 from p2p_assets.lib.basware.models import LandedFile
+from p2p_assets.lib.files import is_plain_file_name, partial_path
 
 log = logging.getLogger(__name__)
 
-PARTIAL_SUFFIX = ".partial"
 _CHUNK = 1024 * 1024
 
 
 def safe_file_name(file_name: str) -> str:
     """The vendor's file name, refused if it could escape the landing directory."""
-    if (
-        not file_name
-        or file_name in (".", "..")
-        or "/" in file_name
-        or "\\" in file_name
-        or "\x00" in file_name
-    ):
+    if not is_plain_file_name(file_name):
         raise BaswareResponseError(f"Basware file name {file_name!r} is not a plain file name")
     return file_name
-
-
-def partial_path(final_path: Path) -> Path:
-    return final_path.with_name(final_path.name + PARTIAL_SUFFIX)
 
 
 def land_response(response: httpx.Response, final_path: Path) -> LandedFile:

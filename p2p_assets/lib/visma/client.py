@@ -21,13 +21,9 @@ from urllib.parse import quote
 
 import httpx
 
+from p2p_assets.lib.files import partial_path
 from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout
-from p2p_assets.lib.visma.download import (
-    finish,
-    parse_content_range,
-    partial_path,
-    safe_file_name,
-)
+from p2p_assets.lib.visma.download import finish, parse_content_range, safe_file_name
 from p2p_assets.lib.visma.errors import (
     VismaDownloadError,
     VismaError,

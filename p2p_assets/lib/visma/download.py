@@ -10,27 +10,17 @@ import os
 import re
 from pathlib import Path
 
+from p2p_assets.lib.files import is_plain_file_name
 from p2p_assets.lib.visma.errors import VismaDownloadError, VismaResponseError
 
-PARTIAL_SUFFIX = ".partial"
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 
 
 def safe_file_name(file_name: str) -> str:
     """The vendor's file name, refused if it could escape the landing directory."""
-    if (
-        not file_name
-        or file_name in (".", "..")
-        or "/" in file_name
-        or "\\" in file_name
-        or "\x00" in file_name
-    ):
+    if not is_plain_file_name(file_name):
         raise VismaResponseError(f"Visma file name {file_name!r} is not a plain file name")
     return file_name
-
-
-def partial_path(final_path: Path) -> Path:
-    return final_path.with_name(final_path.name + PARTIAL_SUFFIX)
 
 
 def parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
