@@ -325,3 +325,23 @@ def serve_forever(app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
     finally:
         server.close_connections()
         server.server_close()
+
+
+class ServedSandbox:
+    """Serving for a vendor sandbox: subclasses provide `app()`."""
+
+    def app(self) -> App:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve on 127.0.0.1 in a background thread; yields the base URL."""
+        with serve(self.app()) as base_url:
+            yield base_url
+
+    def serve_in_background(self) -> str:
+        """Serve on 127.0.0.1 until the process exits; returns the base URL."""
+        return serve_in_background(self.app())
+
+    def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        serve_forever(self.app(), host, port)

@@ -3,13 +3,33 @@ processes serving that dir share (WAL mode, short IMMEDIATE transactions), with 
 holding at least the token signing key."""
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 
-class SqliteState:
-    """Base of the vendor sandboxes' state; subclasses create their tables in `__init__`."""
+class _Faults(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class _FailRule(Protocol):
+    count: int
+
+    def matches(self, path: str) -> bool: ...
+
+
+FaultsT = TypeVar("FaultsT", bound=_Faults)
+RuleT = TypeVar("RuleT", bound=_FailRule)
+
+
+class SqliteState(Generic[FaultsT, RuleT]):
+    """Base of the vendor sandboxes' state; subclasses create their tables in `__init__` (with a
+    `faults` row in `meta`) and name their faults and fail-rule classes."""
+
+    faults_type: Any
+    fail_rule_type: Any
 
     def __init__(self, state_dir: Path):
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -39,3 +59,26 @@ class SqliteState:
     def signing_key(self) -> bytes:
         with self._transaction() as db:
             return bytes.fromhex(self._meta(db, "signing_key"))
+
+    # -- faults, persisted so every process serving the dir injects the same ones ----------------
+    def faults(self) -> FaultsT:
+        with self._transaction() as db:
+            return self.faults_type.from_dict(json.loads(self._meta(db, "faults")))
+
+    def set_faults(self, faults: FaultsT) -> None:
+        with self._transaction() as db:
+            self._set_meta(db, "faults", json.dumps(faults.to_dict()))
+
+    def take_failure(self, path: str) -> RuleT | None:
+        """Consume one request of the first `fail_next` rule matching `path`, if any."""
+        with self._transaction() as db:
+            data = json.loads(self._meta(db, "faults"))
+            rules = data.get("fail_next") or []
+            for rule in rules:
+                parsed = self.fail_rule_type(**rule)
+                if parsed.count > 0 and parsed.matches(path):
+                    rule["count"] = parsed.count - 1
+                    data["fail_next"] = [r for r in rules if r["count"] > 0]
+                    self._set_meta(db, "faults", json.dumps(data))
+                    return parsed
+            return None

@@ -6,13 +6,11 @@ Extract 0 is the Initial; Deltas 1..N become visible as `initial_deltas`, manual
 new files and clearing it falls back to the old ones.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +32,7 @@ log = logging.getLogger(__name__)
 DATE_FORMAT = "%d/%m/%Y, %H:%M:%S"
 
 
-class BaswareSandbox:
+class BaswareSandbox(http.ServedSandbox):
     """A simulated Basware Data Access tenant whose state lives in `state_dir`.
 
     Several instances (in one or several processes) may share a state dir: acknowledgements,
@@ -217,19 +215,6 @@ class BaswareSandbox:
     # -- serving --------------------------------------------------------------------------------
     def app(self) -> http.App:
         return BaswareApp(self)
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve the API on 127.0.0.1 in a background thread; yields the base URL."""
-        with http.serve(self.app()) as base_url:
-            yield base_url
-
-    def serve_in_background(self) -> str:
-        """Serve on 127.0.0.1 until the process exits; returns the base URL."""
-        return http.serve_in_background(self.app())
-
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        http.serve_forever(self.app(), host, port)
 
 
 def serve_forever(

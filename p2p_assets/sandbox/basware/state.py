@@ -24,8 +24,11 @@ CREATE TABLE IF NOT EXISTS downloads (
 """
 
 
-class SandboxState(SqliteState):
+class SandboxState(SqliteState[BaswareFaults, FailRule]):
     """Accessors over `state_dir/sandbox.sqlite3`; every call is its own short transaction."""
+
+    faults_type = BaswareFaults
+    fail_rule_type = FailRule
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
@@ -98,28 +101,6 @@ class SandboxState(SqliteState):
             return {(extract_id, name): n for extract_id, name, n in rows}
 
     # -- faults ---------------------------------------------------------------------------------
-    def faults(self) -> BaswareFaults:
-        with self._transaction() as db:
-            return BaswareFaults.from_dict(json.loads(self._meta(db, "faults")))
-
-    def set_faults(self, faults: BaswareFaults) -> None:
-        with self._transaction() as db:
-            self._set_meta(db, "faults", json.dumps(faults.to_dict()))
-
-    def take_failure(self, path: str) -> FailRule | None:
-        """Consume one request of the first `fail_next` rule matching `path`, if any."""
-        with self._transaction() as db:
-            data = json.loads(self._meta(db, "faults"))
-            rules = data.get("fail_next") or []
-            for rule in rules:
-                parsed = FailRule(**rule)
-                if parsed.count > 0 and parsed.matches(path):
-                    rule["count"] = parsed.count - 1
-                    data["fail_next"] = [r for r in rules if r["count"] > 0]
-                    self._set_meta(db, "faults", json.dumps(data))
-                    return parsed
-            return None
-
     def take_drop(self) -> bool:
         """Consume one of `drop_next_downloads`; True when this download must be cut."""
         with self._transaction() as db:

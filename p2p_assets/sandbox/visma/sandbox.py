@@ -5,7 +5,6 @@ Delivered files are generated deterministically from the seed (ids, names, dates
 written once under `state_dir/files/`; `deliver()` publishes more, as a payroll run would.
 """
 
-import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ def format_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class VismaSandbox:
+class VismaSandbox(http.ServedSandbox):
     """A simulated File API app whose state lives in `state_dir`.
 
     Several instances (in one or several processes) may share a state dir: tokens, quotas, spike
@@ -179,19 +178,6 @@ class VismaSandbox:
     # -- serving --------------------------------------------------------------------------------
     def app(self) -> http.App:
         return VismaApp(self)
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve on 127.0.0.1 in a background thread; yields the root URL (API under /v1.0)."""
-        with http.serve(self.app()) as base_url:
-            yield base_url
-
-    def serve_in_background(self) -> str:
-        """Serve on 127.0.0.1 until the process exits; returns the root URL."""
-        return http.serve_in_background(self.app())
-
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        http.serve_forever(self.app(), host, port)
 
 
 def serve_forever(

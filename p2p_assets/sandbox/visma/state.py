@@ -40,8 +40,11 @@ FILE_COLUMNS = (
 _DEFAULTS = {"downloaded": 0, "deleted": 0, "num_chunks": 1}
 
 
-class VismaState(SqliteState):
+class VismaState(SqliteState[VismaFaults, FailRule]):
     """Accessors over `state_dir/sandbox.sqlite3`; every call is its own short transaction."""
+
+    faults_type = VismaFaults
+    fail_rule_type = FailRule
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
@@ -192,28 +195,6 @@ class VismaState(SqliteState):
             db.execute("DELETE FROM uploads WHERE token = ?", (token,))
 
     # -- faults ---------------------------------------------------------------------------------
-    def faults(self) -> VismaFaults:
-        with self._transaction() as db:
-            return VismaFaults.from_dict(json.loads(self._meta(db, "faults")))
-
-    def set_faults(self, faults: VismaFaults) -> None:
-        with self._transaction() as db:
-            self._set_meta(db, "faults", json.dumps(faults.to_dict()))
-
-    def take_failure(self, path: str) -> FailRule | None:
-        """Consume one request of the first `fail_next` rule matching `path`, if any."""
-        with self._transaction() as db:
-            data = json.loads(self._meta(db, "faults"))
-            rules = data.get("fail_next") or []
-            for rule in rules:
-                parsed = FailRule(**rule)
-                if parsed.count > 0 and parsed.matches(path):
-                    rule["count"] = parsed.count - 1
-                    data["fail_next"] = [r for r in rules if r["count"] > 0]
-                    self._set_meta(db, "faults", json.dumps(data))
-                    return parsed
-            return None
-
     def take_drop(self) -> int | None:
         """Consume one of `drop_next_downloads`: -1 for "half the body", N bytes, or None."""
         with self._transaction() as db:
