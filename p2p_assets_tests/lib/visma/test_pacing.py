@@ -2,7 +2,6 @@
 5xx and 499 retried up to 10 times, other 4xx at once."""
 
 import multiprocessing
-import time
 from pathlib import Path
 
 import httpx
@@ -55,7 +54,9 @@ def _paced_calls(state: str, queue: object, barrier: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
     for _ in range(5):
         pacer.wait()
-        queue.put(time.time())  # type: ignore[attr-defined]
+        # The slot time the pacer recorded under the shared lock: a timestamp taken after wait()
+        # returns would also measure this process's scheduling delay on a busy machine.
+        queue.put(pacer._last)  # type: ignore[attr-defined]
 
 
 def test_processes_share_the_pace(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_processes_share_the_pace(tmp_path: Path) -> None:
         proc.join(10)
         assert proc.exitcode == 0
     gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) >= 0.045  # small slack for the timestamp taken after the slot
+    assert min(gaps) >= 0.05 - 1e-6
 
 
 def test_429_sleeps_60_s_and_slows_the_pace() -> None:
