@@ -28,11 +28,14 @@ from p2p_assets.lib.visma.locks import ensure_private_dir, file_lock
 
 log = logging.getLogger(__name__)
 
-# The spike arrest allows one call per 0.6 s, measured where calls *arrive*; we can only space
-# when they *leave*, and transit time varies, so keep 50 ms in hand (still 92 calls a minute).
-# Found by the client-against-sandbox test: at exactly 0.6 s an occasional call arrived early.
+# The spike arrest allows one call per 0.6 s, measured where calls *arrive*. We can only space
+# when they *leave*, and a busy machine delays one call more than the next, so spacing departures
+# by 0.65 s still drew an occasional 429 in CI. The pacer therefore counts the interval from the
+# later of a call's departure and its answer (`Pacer.done`): the vendor stamped the call before it
+# answered, so a sequential caller can never arrive early. 20 ms covers clock granularity; with
+# loopback latency that is ~95 calls a minute.
 VENDOR_INTERVAL = 0.6
-DEFAULT_INTERVAL = VENDOR_INTERVAL + 0.05
+DEFAULT_INTERVAL = VENDOR_INTERVAL + 0.02
 THROTTLE_SLEEP = 60.0
 THROTTLE_STEP = 0.1
 
@@ -78,6 +81,16 @@ class Pacer:
                 return self._take_slot(self._last)
             with file_lock(self.state_path.with_name(self.state_path.name + ".lock")):
                 return self._take_slot(self._read_last())
+
+    def done(self) -> None:
+        """Record that a call's answer has arrived: the next slot counts from now."""
+        with self._lock:
+            if self.state_path is None:
+                self._last = max(self._last or 0.0, self._clock())
+                return
+            with file_lock(self.state_path.with_name(self.state_path.name + ".lock")):
+                self._last = max(self._read_last() or 0.0, self._clock())
+                self.state_path.write_text(repr(self._last))
 
     def _take_slot(self, last: float | None) -> float:
         waited = 0.0
@@ -127,7 +140,10 @@ class PacingTransport(httpx.BaseTransport):
         throttled = 0
         while True:
             self.pacer.wait()
-            response = self._transport.handle_request(request)
+            try:
+                response = self._transport.handle_request(request)
+            finally:
+                self.pacer.done()
             if response.status_code != 429:
                 return response
             throttled += 1

@@ -39,6 +39,22 @@ def test_pacer_spaces_calls_by_the_interval() -> None:
     assert len(fake_time.sleeps) == 2  # a slot long free needs no wait
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_interval_counts_from_the_answer_when_it_comes_later(
+    tmp_path: Path, shared: bool
+) -> None:
+    # The vendor stamps a call on arrival, before it answers: a call delayed on its way must not
+    # let the next one arrive inside the interval, so the pace counts from the answer.
+    fake_time = FakeTime()
+    state = tmp_path / "pace" if shared else None
+    pacer = Pacer(0.6, state_path=state, clock=fake_time.clock, sleep=fake_time.sleep)
+    pacer.wait()
+    fake_time.now += 0.4  # a slow call
+    pacer.done()
+    pacer.wait()
+    assert fake_time.sleeps == pytest.approx([0.6])
+
+
 def test_pacers_sharing_a_state_file_share_the_pace(tmp_path: Path) -> None:
     fake_time = FakeTime()
     state = tmp_path / "pace"
