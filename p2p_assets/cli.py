@@ -1,8 +1,8 @@
 """`p2p-assets`: the project's command line.
 
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
-p2p-assets sync [basware]            load everything new headless; non-zero exit if anything failed
-p2p-assets sandbox serve basware     serve the Basware sandbox on a fixed loopback port
+p2p-assets sync [basware] [visma]    load everything new headless; non-zero exit if anything failed
+p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma) on a loopback port
 """
 
 import argparse
@@ -15,7 +15,7 @@ from pathlib import Path
 from p2p_assets import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VENDORS = ("basware",)
+VENDORS = ("basware", "visma")
 
 
 def prepare_dagster_home() -> Path:
@@ -36,16 +36,24 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
     import dagster as dg
 
     from p2p_assets.definitions import defs
-    from p2p_assets.headless import sync_basware
+    from p2p_assets.headless import sync_basware, sync_visma
 
     prepare_dagster_home()
     ok = True
+    syncs = {"basware": sync_basware, "visma": sync_visma}
+    unknown = [v for v in vendors if v not in syncs]
+    if unknown:
+        raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {', '.join(VENDORS)}")
     with dg.DagsterInstance.get() as instance:
         for vendor in vendors:
-            if vendor == "basware":
-                report = sync_basware(defs, instance, log_level="INFO" if verbose else "WARNING")
-                print(report.render(), flush=True)
-                ok = ok and report.success
+            try:
+                report = syncs[vendor](defs, instance, log_level="INFO" if verbose else "WARNING")
+            except Exception as exc:  # one vendor down must not stop the others
+                print(f"{vendor}: FAILED before loading anything: {exc}", flush=True)
+                ok = False
+                continue
+            print(report.render(), flush=True)
+            ok = ok and report.success
     return 0 if ok else 1
 
 
@@ -63,17 +71,38 @@ def dev(port: int, skip_sync: bool) -> int:
 
 
 def serve_sandbox(vendor: str, host: str, port: int) -> int:
+    if vendor == "visma":
+        return serve_visma_sandbox(host, port)
     from p2p_assets.sandbox.basware import BaswareSandbox
     from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS, config_from_env
 
-    if vendor != "basware":
-        raise SystemExit(f"no sandbox for {vendor!r}; known: {', '.join(VENDORS)}")
     sandbox = BaswareSandbox(config_from_env(), state_dir=settings.sandbox_dir("basware"))
     print(
         f"Basware sandbox on http://{host}:{port}\n"
         f"  export BASWARE_API_URL=http://{host}:{port}\n"
         f"  export BASWARE_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
         f"  export BASWARE_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+        flush=True,
+    )
+    sandbox.serve_forever(host, port)
+    return 0
+
+
+def serve_visma_sandbox(host: str, port: int) -> int:
+    from p2p_assets.sandbox.visma import VismaSandbox
+    from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS, config_from_env
+
+    state_dir = settings.sandbox_dir("visma")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = VismaSandbox(config_from_env(), state_dir)
+    print(
+        f"Visma sandbox on http://{host}:{port}\n"
+        f"  export VISMA_API_URL=http://{host}:{port}/v1.0\n"
+        f"  export VISMA_TOKEN_URL=http://{host}:{port}/connect/token\n"
+        f"  export VISMA_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+        f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+        f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
         f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
         flush=True,
     )
@@ -89,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     dev_parser.add_argument("--port", type=int, default=3000)
     dev_parser.add_argument("--no-sync", action="store_true", help="start the UI straight away")
     sync_parser = commands.add_parser("sync", help="materialise everything new, headless")
-    sync_parser.add_argument("vendors", nargs="*", metavar="vendor", help="basware (default: all)")
+    sync_parser.add_argument(
+        "vendors", nargs="*", metavar="vendor", help="basware, visma (default: all)"
+    )
     sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
     sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)
     serve_parser = sandbox_commands.add_parser("serve", help="serve a vendor sandbox")
     serve_parser.add_argument("vendor", nargs="?", default="basware", choices=VENDORS)
     serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8765)
+    serve_parser.add_argument("--port", type=int, help="default 8765 (basware), 8766 (visma)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -106,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return dev(args.port, args.no_sync)
     if args.command == "sync":
         return sync(args.vendors or list(VENDORS), args.verbose)
-    return serve_sandbox(args.vendor, args.host, args.port)
+    port = args.port or (8766 if args.vendor == "visma" else 8765)
+    return serve_sandbox(args.vendor, args.host, port)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,89 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             cause = data.error.cause or data.error
             return cause.message.strip().splitlines()[-1] if cause.message else data.error.message
     return "run failed (see the Dagster UI for the run's logs)"
+
+
+@dataclass
+class FileOutcome:
+    business_type_id: int
+    file_id: str
+    file_name: str
+    success: bool
+    downloaded: bool = False
+    records: int = 0
+    error: str | None = None
+
+
+@dataclass
+class VismaSyncReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    listing_errors: dict[int, str] = field(default_factory=dict)
+    skipped_snapshots: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return not self.listing_errors and all(o.success for o in self.outcomes)
+
+    def render(self) -> str:
+        loaded = [o for o in self.outcomes if o.success]
+        failed = [o for o in self.outcomes if not o.success]
+        lines = [
+            f"Visma: {len(self.outcomes)} new file(s), {len(loaded)} loaded, {len(failed)} "
+            f"failed; {sum(o.downloaded for o in self.outcomes)} downloaded, "
+            f"{sum(o.records for o in loaded)} record(s) parsed"
+        ]
+        for type_id, count in sorted(self.skipped_snapshots.items()):
+            lines.append(
+                f"  business type {type_id}: {count} older snapshot(s) left unloaded "
+                "(only the newest snapshot is current)"
+            )
+        for type_id, error in sorted(self.listing_errors.items()):
+            lines.append(f"  FAILED listing business type {type_id}: {error}")
+        for o in failed:
+            lines.append(f"  FAILED {o.business_type_id} {o.file_name} ({o.file_id}): {o.error}")
+        return "\n".join(lines)
+
+
+def sync_visma(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, log_level: str = "WARNING"
+) -> VismaSyncReport:
+    """List every subscribed business type, register the files, load each new one oldest first."""
+    from p2p_assets import settings
+    from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name
+    from p2p_assets.defs.visma.resources import visma_resource_from_env
+    from p2p_assets.defs.visma.sensors import register
+    from p2p_assets.lib.visma.discovery import list_available
+    from p2p_assets.lib.visma.landing import catalogued
+
+    report = VismaSyncReport()
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    with visma_resource_from_env().get_client() as client:
+        listing = list_available(client, SUBSCRIPTIONS)
+    report.listing_errors = dict(listing.errors)
+    for request in register(listing, instance):
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for type_id in listing.files:
+        to_load = listing.to_load(type_id, catalogued(settings.landing_dir("visma"), type_id))
+        skipped = len(listing.files[type_id]) - len(to_load)
+        if skipped:
+            report.skipped_snapshots[type_id] = skipped
+        job = defs.resolve_job_def(job_name(type_id))
+        for file in to_load:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=file.file_id,
+                raise_on_error=False,
+                run_config=run_config,
+                tags={"p2p_assets/trigger": "p2p-assets sync"},
+            )
+            outcome = FileOutcome(type_id, file.file_id, file.file_name, result.success)
+            for event in result.get_asset_materialization_events():
+                materialization = event.step_materialization_data.materialization
+                if materialization.asset_key == asset_key(type_id):
+                    metadata = materialization.metadata
+                    outcome.downloaded = bool(getattr(metadata.get("downloaded_now"), "value", 0))
+                    outcome.records = int(getattr(metadata.get("records"), "value", 0) or 0)
+            if not result.success:
+                outcome.error = _failure_message(result)
+            report.outcomes.append(outcome)
+    return report

@@ -3,11 +3,16 @@
 import dagster as dg
 
 from p2p_assets.defs.basware.resources import basware_resource_from_env
+from p2p_assets.defs.visma.resources import visma_resource_from_env
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
-        resources={"basware": basware_resource_from_env(), "warehouse": DuckDBWarehouse()}
+        resources={
+            "basware": basware_resource_from_env(),
+            "visma": visma_resource_from_env(),
+            "warehouse": DuckDBWarehouse(),
+        }
     )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from p2p_assets.definitions import defs
 from p2p_assets.lib.basware.tables import ALL_TABLES, REFERENCES
+from p2p_assets.lib.visma.business_types import DEFAULT_SUBSCRIPTIONS
 
 
 def test_definitions_load():
@@ -19,10 +20,40 @@ def test_definitions_load():
     } <= keys
     checks = repository.asset_graph.asset_check_keys
     assert len([c for c in checks if c.name == "ids_are_unique"]) == len(ALL_TABLES)
-    assert len(checks) == len(ALL_TABLES) + len(REFERENCES)
+    basware_checks = [c for c in checks if c.asset_key.path[0] == "basware"]
+    assert len(basware_checks) == len(ALL_TABLES) + len(REFERENCES)
     job = defs.resolve_job_def("basware_extract_job")
     assert job.partitions_def is not None
     assert job.partitions_def.name == "basware_extract"
     sensor = defs.resolve_sensor_def("basware_extracts_sensor")
     assert sensor.job_name == "basware_extract_job"
-    assert set(repository.get_top_level_resources()) >= {"basware", "warehouse"}
+    assert set(repository.get_top_level_resources()) >= {"basware", "visma", "warehouse"}
+
+
+def test_visma_definitions():
+    repository = defs.get_repository_def()
+    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    # One asset per subscribed business type (the default subscriptions), and the publisher.
+    assert {f"visma/bt_{t}" for t in DEFAULT_SUBSCRIPTIONS} | {
+        "visma/published_cost_allocation"
+    } <= keys
+    visma_checks = {
+        (c.asset_key.to_user_string(), c.name)
+        for c in repository.asset_graph.asset_check_keys
+        if c.asset_key.path[0] == "visma"
+    }
+    assert visma_checks == {
+        ("visma/bt_134001", "payments_match_control_sums"),
+        ("visma/bt_113003", "journals_balance"),
+    }
+    for type_id in DEFAULT_SUBSCRIPTIONS:
+        job = defs.resolve_job_def(f"visma_{type_id}_job")
+        assert job.partitions_def is not None
+        assert job.partitions_def.name == f"visma_{type_id}_file"
+    # Mutation runs are serialised per business type by dagster.yaml's tag limit.
+    assert defs.resolve_job_def("visma_101100_job").tags["visma/applies_in_order"] == "101100"
+    assert "visma/applies_in_order" not in defs.resolve_job_def("visma_134001_job").tags
+    sensor = defs.resolve_sensor_def("visma_files_sensor")
+    assert {t.job_name for t in sensor.targets} == {
+        f"visma_{t}_job" for t in DEFAULT_SUBSCRIPTIONS
+    }

@@ -15,14 +15,15 @@ from p2p_assets.lib.warehouse.connection import connect
 class DuckDBWarehouse(dg.ConfigurableResource):
     """The DuckDB file every vendor loads into. Writers run in the `duckdb` pool (limit 1)."""
 
-    path: str = Field(
-        default_factory=lambda: str(settings.warehouse_path()),
-        description="Path of the DuckDB file (P2P_WAREHOUSE, default data/warehouse.duckdb).",
+    path: str | None = Field(
+        default=None,
+        description="Path of the DuckDB file; unset means P2P_WAREHOUSE (default "
+        "data/warehouse.duckdb), read when a connection opens, not when definitions load.",
     )
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = Path(self.path)
+        path = Path(self.path) if self.path else settings.warehouse_path()
         if read_only and not path.exists():
             read_only = False  # a brand-new warehouse cannot be opened read-only
         with connect(path, read_only=read_only) as con:

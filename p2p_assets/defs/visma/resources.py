@@ -1,0 +1,140 @@
+"""The Visma Youforce File API as a Dagster resource.
+
+With no `VISMA_*` connection variable set, the resource serves the Visma sandbox in-process on a
+loopback port, sharing its state with every other process through `{P2P_DATA_DIR}/sandbox/visma`.
+
+The token is cached in `{P2P_DATA_DIR}/visma/token.json` (owner-only) and the spike-arrest pace in
+`{P2P_DATA_DIR}/visma/pace`, both shared by every process: sensor ticks, runs and
+`p2p-assets sync` together spend one authentication call per token lifetime and never exceed one
+call per 0.6 s.
+"""
+
+import os
+import threading
+from urllib.parse import urlparse
+
+import dagster as dg
+from pydantic import Field
+
+from p2p_assets import settings
+from p2p_assets.lib.visma import (
+    CURRENT_URL,
+    LEGACY_TOKEN_URL,
+    Pacer,
+    VismaClient,
+    VismaConfigError,
+    VismaTokenAuth,
+)
+from p2p_assets.lib.visma.business_types import parse_subscriptions
+from p2p_assets.lib.visma.pacing import DEFAULT_INTERVAL, VENDOR_INTERVAL
+
+CONNECTION_VARIABLES = (
+    "VISMA_API_URL",
+    "VISMA_TOKEN_URL",
+    "VISMA_CLIENT_ID",
+    "VISMA_CLIENT_SECRET",
+    "VISMA_TENANT_ID",
+)
+PLANS = ("weekly", "daily", "continuous")
+
+_sandbox_lock = threading.Lock()
+_sandbox_urls: dict[str, tuple[str, float]] = {}
+
+
+def subscriptions_from_env() -> tuple[int, ...]:
+    """The business types to load (`VISMA_BUSINESS_TYPES`); an asset is defined for each."""
+    return parse_subscriptions(os.environ.get("VISMA_BUSINESS_TYPES"))
+
+
+class VismaResource(dg.ConfigurableResource):
+    """Where and how to reach the Visma File API. Secrets come from environment variables only."""
+
+    api_url: str | None = Field(
+        default=None, description=f"VISMA_API_URL; default {CURRENT_URL} when credentials are set."
+    )
+    token_url: str | None = Field(
+        default=None,
+        description="VISMA_TOKEN_URL; default the Visma Connect token URL. A URL ending in "
+        "/authentication/token selects the legacy flow (x-raet-tenant-id on every request).",
+    )
+    client_id: str | None = Field(default=None, description="VISMA_CLIENT_ID.")
+    client_secret: str | None = Field(default=None, description="VISMA_CLIENT_SECRET.")
+    tenant_id: str | None = Field(default=None, description="VISMA_TENANT_ID.")
+    plan: str = Field(
+        default="continuous",
+        description="VISMA_PLAN: weekly, daily or continuous (7, 40 or 400 authentication "
+        "calls a month; 1, 1 or 3 concurrent calls).",
+    )
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not any((self.api_url, self.token_url, self.client_id, self.client_secret))
+
+    def get_client(self) -> VismaClient:
+        """A plain client; use it as a context manager (one HTTP connection pool per run)."""
+        if self.plan not in PLANS:
+            raise VismaConfigError(f"VISMA_PLAN must be one of {', '.join(PLANS)}, not {self.plan}")
+        state = settings.data_dir() / "visma"
+        if self.uses_sandbox:
+            from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS
+
+            url, spike = sandbox_url()
+            auth = VismaTokenAuth(
+                SANDBOX_CREDENTIALS["client_id"],
+                SANDBOX_CREDENTIALS["client_secret"],
+                SANDBOX_CREDENTIALS["tenant_id"],
+                token_url=f"{url}/connect/token",
+                cache_path=state / "sandbox-token.json",
+            )
+            # Pace to the API we talk to: the sandbox's spike arrest may be switched off.
+            interval = spike + (DEFAULT_INTERVAL - VENDOR_INTERVAL) if spike > 0 else 0.0
+            pacer = Pacer(interval, state_path=state / "sandbox-pace")
+            return VismaClient(f"{url}/v1.0", auth, pacer=pacer)
+        api_url = self.api_url or CURRENT_URL
+        legacy = bool(self.token_url and self.token_url.rstrip("/").endswith(
+            urlparse(LEGACY_TOKEN_URL).path
+        ))  # fmt: skip
+        auth = VismaTokenAuth(
+            self.client_id or "",
+            self.client_secret or "",
+            self.tenant_id,
+            legacy=legacy,
+            token_url=self.token_url,
+            cache_path=state / "token.json",
+        )
+        pacer = Pacer(state_path=state / "pace")
+        return VismaClient(
+            api_url, auth, tenant_id=self.tenant_id if legacy else None, legacy=legacy, pacer=pacer
+        )
+
+
+def sandbox_url() -> tuple[str, float]:
+    """Serve the Visma sandbox once per process on loopback; (base URL, spike arrest seconds)."""
+    from p2p_assets.sandbox.visma import VismaSandbox
+    from p2p_assets.sandbox.visma.env import config_from_env
+
+    state_dir = settings.sandbox_dir("visma")
+    with _sandbox_lock:
+        key = str(state_dir)
+        if key not in _sandbox_urls:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            config = config_from_env()
+            sandbox = VismaSandbox(config, state_dir)
+            _sandbox_urls[key] = (sandbox.serve_in_background(), config.spike_interval_seconds)
+        return _sandbox_urls[key]
+
+
+def visma_resource_from_env() -> VismaResource:
+    """The resource as configured by the environment; secrets stay `dg.EnvVar`s (never shown)."""
+
+    def env(name: str) -> dg.EnvVar | None:
+        return dg.EnvVar(name) if os.environ.get(name) else None
+
+    return VismaResource(
+        api_url=env("VISMA_API_URL"),
+        token_url=env("VISMA_TOKEN_URL"),
+        client_id=env("VISMA_CLIENT_ID"),
+        client_secret=env("VISMA_CLIENT_SECRET"),
+        tenant_id=env("VISMA_TENANT_ID"),
+        plan=os.environ.get("VISMA_PLAN") or "continuous",
+    )

@@ -1,0 +1,29 @@
+"""The sandbox app that serves when no Visma variables are configured.
+
+`P2P_SANDBOX_VISMA_*` variables shape it; the defaults give the six subscribed business types with
+a few files each, the `continuous` plan and the real spike arrest (one call per 0.6 s).
+"""
+
+import os
+
+from p2p_assets.sandbox.visma.config import VismaSandboxConfig
+
+_DEFAULTS = VismaSandboxConfig()
+SANDBOX_CREDENTIALS = {
+    "client_id": _DEFAULTS.client_id,
+    "client_secret": _DEFAULTS.client_secret,
+    "tenant_id": _DEFAULTS.tenant_id,
+}
+
+
+def config_from_env() -> VismaSandboxConfig:
+    def number(name: str, default: float) -> float:
+        return float(os.environ.get(f"P2P_SANDBOX_VISMA_{name}") or default)
+
+    large = int(number("LARGE_FILE_BYTES", 0))
+    return VismaSandboxConfig(
+        seed=int(number("SEED", _DEFAULTS.seed)),
+        plan=os.environ.get("P2P_SANDBOX_VISMA_PLAN") or _DEFAULTS.plan,  # type: ignore[arg-type]
+        spike_interval_seconds=number("SPIKE_ARREST_SECONDS", _DEFAULTS.spike_interval_seconds),
+        large_file_bytes=large or None,
+    )
