@@ -54,6 +54,4 @@ def test_visma_definitions():
     assert defs.resolve_job_def("visma_101100_job").tags["visma/applies_in_order"] == "101100"
     assert "visma/applies_in_order" not in defs.resolve_job_def("visma_134001_job").tags
     sensor = defs.resolve_sensor_def("visma_files_sensor")
-    assert {t.job_name for t in sensor.targets} == {
-        f"visma_{t}_job" for t in DEFAULT_SUBSCRIPTIONS
-    }
+    assert {t.job_name for t in sensor.targets} == {f"visma_{t}_job" for t in DEFAULT_SUBSCRIPTIONS}

@@ -85,6 +85,7 @@ class VismaResource(dg.ConfigurableResource):
                 SANDBOX_CREDENTIALS["tenant_id"],
                 token_url=f"{url}/connect/token",
                 cache_path=state / "sandbox-token.json",
+                cache_scope=f"sandbox:{settings.sandbox_dir('visma')}",
             )
             # Pace to the API we talk to: the sandbox's spike arrest may be switched off.
             interval = spike + (DEFAULT_INTERVAL - VENDOR_INTERVAL) if spike > 0 else 0.0

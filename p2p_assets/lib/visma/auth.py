@@ -73,6 +73,7 @@ class VismaTokenAuth(httpx.Auth):
         legacy: bool = False,
         token_url: str | None = None,
         cache_path: Path | str | None = None,
+        cache_scope: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id or not client_secret:
@@ -88,8 +89,11 @@ class VismaTokenAuth(httpx.Auth):
         self._clock = clock
         self._lock = threading.Lock()
         self._token: _Token | None = None
+        # Tokens are shared by every app that asks the same issuer for the same client and tenant;
+        # `cache_scope` names the issuer when its URL changes between processes (a sandbox
+        # served on a fresh loopback port by each process).
         self.cache_key = hashlib.sha256(
-            f"{self.token_url}\n{client_id}\n{tenant_id or ''}".encode()
+            f"{cache_scope or self.token_url}\n{client_id}\n{tenant_id or ''}".encode()
         ).hexdigest()
 
     def __repr__(self) -> str:
