@@ -11,6 +11,7 @@ call per 0.6 s.
 
 import os
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -28,6 +29,9 @@ from p2p_assets.lib.visma import (
 from p2p_assets.lib.visma.business_types import parse_subscriptions
 from p2p_assets.lib.visma.pacing import DEFAULT_INTERVAL, VENDOR_INTERVAL
 
+if TYPE_CHECKING:
+    from p2p_assets.sandbox.visma import VismaSandboxConfig
+
 CONNECTION_VARIABLES = (
     "VISMA_API_URL",
     "VISMA_TOKEN_URL",
@@ -35,10 +39,11 @@ CONNECTION_VARIABLES = (
     "VISMA_CLIENT_SECRET",
     "VISMA_TENANT_ID",
 )
-PLANS = ("weekly", "daily", "continuous")
+PLANS = {"weekly": 7, "daily": 40, "continuous": 400}
+"""Authentication calls a month per plan, as the manual's usage table gives them."""
 
 _sandbox_lock = threading.Lock()
-_sandbox_urls: dict[str, tuple[str, float]] = {}
+_sandbox_urls: dict[str, "tuple[str, VismaSandboxConfig]"] = {}
 
 
 def subscriptions_from_env() -> tuple[int, ...]:
@@ -74,11 +79,13 @@ class VismaResource(dg.ConfigurableResource):
         """A plain client; use it as a context manager (one HTTP connection pool per run)."""
         if self.plan not in PLANS:
             raise VismaConfigError(f"VISMA_PLAN must be one of {', '.join(PLANS)}, not {self.plan}")
+        quota = PLANS[self.plan]
         state = settings.data_dir() / "visma"
         if self.uses_sandbox:
             from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS
 
-            url, spike = sandbox_url()
+            url, config = sandbox_url()
+            spike = config.spike_interval_seconds
             auth = VismaTokenAuth(
                 SANDBOX_CREDENTIALS["client_id"],
                 SANDBOX_CREDENTIALS["client_secret"],
@@ -86,6 +93,7 @@ class VismaResource(dg.ConfigurableResource):
                 token_url=f"{url}/connect/token",
                 cache_path=state / "sandbox-token.json",
                 cache_scope=f"sandbox:{settings.sandbox_dir('visma')}",
+                monthly_quota=config.usage.auth_calls_per_month,
             )
             # Pace to the API we talk to: the sandbox's spike arrest may be switched off.
             interval = spike + (DEFAULT_INTERVAL - VENDOR_INTERVAL) if spike > 0 else 0.0
@@ -102,6 +110,7 @@ class VismaResource(dg.ConfigurableResource):
             legacy=legacy,
             token_url=self.token_url,
             cache_path=state / "token.json",
+            monthly_quota=quota,
         )
         pacer = Pacer(state_path=state / "pace")
         return VismaClient(
@@ -109,8 +118,8 @@ class VismaResource(dg.ConfigurableResource):
         )
 
 
-def sandbox_url() -> tuple[str, float]:
-    """Serve the Visma sandbox once per process on loopback; (base URL, spike arrest seconds)."""
+def sandbox_url() -> "tuple[str, VismaSandboxConfig]":
+    """Serve the Visma sandbox once per process on loopback; (base URL, its configuration)."""
     from p2p_assets.sandbox.visma import VismaSandbox
     from p2p_assets.sandbox.visma.env import config_from_env
 
@@ -121,7 +130,7 @@ def sandbox_url() -> tuple[str, float]:
             state_dir.mkdir(parents=True, exist_ok=True)
             config = config_from_env()
             sandbox = VismaSandbox(config, state_dir)
-            _sandbox_urls[key] = (sandbox.serve_in_background(), config.spike_interval_seconds)
+            _sandbox_urls[key] = (sandbox.serve_in_background(), config)
         return _sandbox_urls[key]
 
 

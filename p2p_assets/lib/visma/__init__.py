@@ -10,6 +10,7 @@ from p2p_assets.lib.visma.errors import (
     VismaDownloadError,
     VismaError,
     VismaFileNameError,
+    VismaQuotaError,
     VismaRateLimitError,
     VismaResponseError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "VismaError",
     "VismaFileNameError",
     "VismaFile",
+    "VismaQuotaError",
     "VismaRateLimitError",
     "VismaResponseError",
     "VismaTokenAuth",

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import httpx
 from p2p_assets.lib.visma.errors import (
     VismaAuthError,
     VismaConfigError,
+    VismaQuotaError,
     error_detail,
     is_authentication_failure,
 )
@@ -74,6 +76,7 @@ class VismaTokenAuth(httpx.Auth):
         token_url: str | None = None,
         cache_path: Path | str | None = None,
         cache_scope: str | None = None,
+        monthly_quota: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id or not client_secret:
@@ -86,6 +89,7 @@ class VismaTokenAuth(httpx.Auth):
         self.legacy = legacy
         self.token_url = token_url or (LEGACY_TOKEN_URL if legacy else CONNECT_TOKEN_URL)
         self.cache_path = Path(cache_path) if cache_path is not None else None
+        self.monthly_quota = monthly_quota
         self._clock = clock
         self._lock = threading.Lock()
         self._token: _Token | None = None
@@ -160,12 +164,16 @@ class VismaTokenAuth(httpx.Auth):
                     log.debug("Reusing the cached Visma token from %s", self.cache_path)
                     self._token = cached
                     return cached
+            month = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m")
+            if self.cache_path is not None:
+                self._refuse_beyond_quota(self.cache_path, month)
             requested_at = self._clock()
             response = yield self._token_request()
             response.read()
             token = self._parse_token_response(response, requested_at)
             if self.cache_path is not None:
                 self._write_cache(self.cache_path, token)
+                self._count_authentication(self.cache_path, month)
             self._token = token
             return token
 
@@ -209,6 +217,51 @@ class VismaTokenAuth(httpx.Auth):
             expires_at=requested_at + lifetime,
             refresh_at=requested_at + lifetime - min(_MAX_SKEW, 0.1 * lifetime),
         )
+
+    # --- the monthly quota ------------------------------------------------------------------
+    # Successful token calls per credentials and month, in `<cache>.usage.json` next to the cache
+    # (under the same lock). A lower bound of what Visma counts: other machines may use the app.
+
+    def _usage_path(self, cache_path: Path) -> Path:
+        return cache_path.with_name(cache_path.stem + ".usage.json")
+
+    def _read_usage(self, cache_path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(self._usage_path(cache_path).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def authentications_this_month(self) -> int:
+        if self.cache_path is None:
+            return 0
+        month = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m")
+        entry = self._read_usage(self.cache_path).get(self.cache_key, {})
+        return int(entry.get(month, 0)) if isinstance(entry, dict) else 0
+
+    def _refuse_beyond_quota(self, cache_path: Path, month: str) -> None:
+        entry = self._read_usage(cache_path).get(self.cache_key, {})
+        used = int(entry.get(month, 0)) if isinstance(entry, dict) else 0
+        if self.monthly_quota is not None and used >= self.monthly_quota:
+            raise VismaQuotaError(
+                f"Visma: {used} of the plan's {self.monthly_quota} authentication calls for "
+                f"{month} are used (counted in {self._usage_path(cache_path)}); a new token "
+                "would exceed the monthly quota. Wait for next month or set VISMA_PLAN to the "
+                "subscription's plan."
+            )
+
+    def _count_authentication(self, cache_path: Path, month: str) -> None:
+        usage = self._read_usage(cache_path)
+        entry = usage.get(self.cache_key)
+        entry = {month: int(entry.get(month, 0))} if isinstance(entry, dict) else {month: 0}
+        entry[month] += 1
+        usage[self.cache_key] = entry  # earlier months are dropped
+        write_private_atomically(self._usage_path(cache_path), json.dumps(usage).encode())
+        if self.monthly_quota is not None and entry[month] >= 0.8 * self.monthly_quota:
+            log.warning(
+                "Visma: %d of the plan's %d authentication calls for %s are used",
+                entry[month], self.monthly_quota, month,
+            )  # fmt: skip
 
     # --- shared file cache -----------------------------------------------------------------
 

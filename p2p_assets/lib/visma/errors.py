@@ -71,6 +71,10 @@ class VismaAuthError(VismaAPIError):
     """The token endpoint refused the client, or the API refused the token after one refresh."""
 
 
+class VismaQuotaError(VismaError):
+    """This month's authentication calls of the plan are used up (as counted on this machine)."""
+
+
 class VismaRateLimitError(VismaAPIError):
     """Still answered 429 (spike arrest or quota) after the pacing transport gave up waiting."""
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from p2p_assets.lib.visma import VismaAuthError, VismaClient, VismaTokenAuth
+from p2p_assets.lib.visma import VismaAuthError, VismaClient, VismaQuotaError, VismaTokenAuth
 from p2p_assets_tests.lib.visma.fakes import (
     BASE_URL,
     CLIENT_ID,
@@ -186,3 +186,29 @@ def test_concurrent_processes_make_one_token_call(tmp_path: Path) -> None:
     counts = [int(line) for line in counter.read_text().split()]
     assert len(counts) == 4 and sum(counts) == 1
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+
+
+def test_the_plans_monthly_quota_is_counted_and_never_exceeded(tmp_path: Path) -> None:
+    # Every token call is counted per month in a file beside the cache; the next one that would
+    # exceed the plan's quota is refused here instead of being spent at Visma.
+    now = [1_790_000_000.0]  # 2026-09-21
+    fake = FakeVisma(expires_in=60)
+    fake.route("GET", "/heartbeat", ok)
+    cache = tmp_path / "token.json"
+
+    def client() -> VismaClient:
+        auth = VismaTokenAuth(CLIENT_ID, CLIENT_SECRET, TENANT, token_url=TOKEN_URL,
+                              cache_path=cache, monthly_quota=2, clock=lambda: now[0])  # fmt: skip
+        return make_client(fake, auth)
+
+    for _ in range(2):
+        with client() as visma:
+            visma.heartbeat()
+        now[0] += 3600  # the token has expired
+    with client() as visma, pytest.raises(VismaQuotaError, match="2 of the plan's 2"):
+        visma.heartbeat()
+    assert fake.token_requests == 2
+    now[0] += 31 * 86400  # next month: a fresh quota
+    with client() as visma:
+        visma.heartbeat()
+    assert fake.token_requests == 3
