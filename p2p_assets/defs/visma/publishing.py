@@ -41,7 +41,6 @@ def build_published_asset(sql_path: Path) -> dg.AssetsDefinition:
     summary = " ".join(
         line.removeprefix("--").strip() for line in sql.splitlines() if line.startswith("--")
     )
-    target = publish_business_type()
 
     @dg.asset(
         key=dg.AssetKey(["visma", f"published_{name}"]),
@@ -50,12 +49,14 @@ def build_published_asset(sql_path: Path) -> dg.AssetsDefinition:
         kinds={"visma", "duckdb"},
         pool="visma_api",
         description=f"{summary}\n\nQuery: `p2p_assets/defs/visma/exports/{name}.sql`; "
-        f"uploaded to Visma business type {target}; every publication is recorded in "
+        "uploaded to the Visma business type in VISMA_PUBLISH_BUSINESS_TYPE (default 7100); "
+        "every publication is recorded in "
         "`visma.published_files`.",
     )
     def published(
         context: dg.AssetExecutionContext, visma: VismaResource, warehouse: DuckDBWarehouse
     ) -> dg.MaterializeResult:
+        target = publish_business_type()
         outbox = settings.data_dir() / "outbox" / "visma"
         exported = outbox / f".{name}.export.csv"
         with warehouse.connect(read_only=True) as con:

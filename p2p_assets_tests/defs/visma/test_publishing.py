@@ -74,3 +74,22 @@ def test_a_published_export_round_trips_and_is_never_uploaded_twice(visma_sandbo
         con.execute("UPDATE basware.ia_invoice SET PROCESS_COMPLETED = 1")
     assert _publish(instance).success
     assert sandbox.counters().get("uploads", 0) == uploads + 1
+
+
+def test_an_upload_visma_refuses_fails_naming_the_file_and_reason(
+    visma_sandbox, instance, monkeypatch
+):
+    sandbox = visma_sandbox(files_per_type={7101: 1})
+    _basware_tables()
+    monkeypatch.setenv("VISMA_PUBLISH_BUSINESS_TYPE", "134001")  # we subscribe, not publish
+    result = _publish(instance)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    assert "COST_ALLOCATION_" in message and "134001" in message and "403" in message
+    assert sandbox.counters().get("uploads", 0) == 0
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+        published = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'published_files'"
+        ).fetchone()
+    assert published == (0,)  # nothing recorded as published
