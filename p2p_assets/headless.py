@@ -9,12 +9,18 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from p2p_assets import settings
 from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
 from p2p_assets.defs.basware.resources import basware_resource_from_env
+from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name
+from p2p_assets.defs.visma.resources import visma_resource_from_env
+from p2p_assets.defs.visma.sensors import register
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware import in_extract_order
 from p2p_assets.lib.basware.loader import warehouse_table
 from p2p_assets.lib.basware.tables import CURRENT_SCHEMA
+from p2p_assets.lib.visma.discovery import list_available
+from p2p_assets.lib.visma.landing import catalogued
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
 
 log = logging.getLogger(__name__)
@@ -185,13 +191,6 @@ def sync_visma(
     defs: dg.Definitions, instance: dg.DagsterInstance, *, log_level: str = "WARNING"
 ) -> VismaSyncReport:
     """List every subscribed business type, register the files, load each new one oldest first."""
-    from p2p_assets import settings
-    from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name
-    from p2p_assets.defs.visma.resources import visma_resource_from_env
-    from p2p_assets.defs.visma.sensors import register
-    from p2p_assets.lib.visma.discovery import list_available
-    from p2p_assets.lib.visma.landing import catalogued
-
     report = VismaSyncReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     with visma_resource_from_env().get_client() as client:

@@ -8,6 +8,7 @@ README.md in this folder.
 
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 
@@ -45,7 +46,7 @@ def job_name(type_id: int) -> str:
     return f"visma_{type_id}_job"
 
 
-def _landing_root():
+def _landing_root() -> Path:
     return settings.landing_dir("visma")
 
 
