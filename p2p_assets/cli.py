@@ -1,7 +1,7 @@
 """`p2p-assets`: the project's command line.
 
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
-p2p-assets sync [basware] [visma]    load everything new headless; non-zero exit if anything failed
+p2p-assets sync [basware] [visma] [writeback]   load what is new, then write back; exit 1 on failure
 p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma) on a loopback port
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from p2p_assets import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VENDORS = ("basware", "visma")
+VENDORS = ("basware", "visma", "writeback")
 
 
 def prepare_dagster_home() -> Path:
@@ -36,15 +36,25 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
     import dagster as dg
 
     from p2p_assets.definitions import defs
-    from p2p_assets.headless import sync_basware, sync_visma
+    from p2p_assets.headless import (
+        recover_abandoned_runs,
+        sync_basware,
+        sync_visma,
+        sync_writeback,
+    )
+    from p2p_assets.lib.visma.locks import file_lock
 
-    prepare_dagster_home()
+    home = prepare_dagster_home()
     ok = True
-    syncs = {"basware": sync_basware, "visma": sync_visma}
+    syncs = {"basware": sync_basware, "visma": sync_visma, "writeback": sync_writeback}
     unknown = [v for v in vendors if v not in syncs]
     if unknown:
         raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {', '.join(VENDORS)}")
-    with dg.DagsterInstance.get() as instance:
+    # One headless sync at a time: holding this lock, any run an earlier sync left `STARTED` is
+    # known dead (its process crashed), and the pool slots it held can be freed.
+    with file_lock(home / "p2p-assets-sync.lock"), dg.DagsterInstance.get() as instance:
+        for run_id in recover_abandoned_runs(instance):
+            print(f"Marked run {run_id} of a crashed sync failed and freed its pool slots")
         for vendor in vendors:
             try:
                 report = syncs[vendor](defs, instance, log_level="INFO" if verbose else "WARNING")
@@ -119,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     dev_parser.add_argument("--no-sync", action="store_true", help="start the UI straight away")
     sync_parser = commands.add_parser("sync", help="materialise everything new, headless")
     sync_parser.add_argument(
-        "vendors", nargs="*", metavar="vendor", help="basware, visma (default: all)"
+        "vendors",
+        nargs="*",
+        metavar="vendor",
+        help="basware, visma, writeback (default: all, in that order)",
     )
     sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
     sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)
     serve_parser = sandbox_commands.add_parser("serve", help="serve a vendor sandbox")
-    serve_parser.add_argument("vendor", nargs="?", default="basware", choices=VENDORS)
+    serve_parser.add_argument("vendor", nargs="?", default="basware", choices=("basware", "visma"))
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, help="default 8765 (basware), 8766 (visma)")
     args = parser.parse_args(argv)

@@ -133,6 +133,25 @@ def _summarise_warehouse(report: BaswareSyncReport, extract_ids: list[str]) -> N
             report.current_rows[table] = int(count[0]) if count else 0
 
 
+SYNC_TAG = ("p2p_assets/trigger", "p2p-assets sync")
+
+
+def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the runs of a crashed `p2p-assets sync` and free the pool slots they still hold.
+
+    Call only while holding the sync lock: then no other sync is alive, so a sync run still
+    `STARTED` belongs to a process that died (a crash, a kill) and would otherwise keep its
+    `duckdb`/vendor pool slot, and every later run would wait for it forever.
+    """
+    abandoned = instance.get_runs(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={SYNC_TAG[0]: SYNC_TAG[1]})
+    )
+    for run in abandoned:
+        instance.report_run_failed(run, "the p2p-assets sync process running it stopped")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [run.run_id for run in abandoned]
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE" or not event.step_failure_data:
@@ -222,4 +241,53 @@ def sync_visma(
             if not result.success:
                 outcome.error = _failure_message(result)
             report.outcomes.append(outcome)
+    return report
+
+
+@dataclass
+class WritebackReport:
+    targets: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def render(self) -> str:
+        lines = []
+        for target, counts in self.targets.items():
+            lines.append(
+                f"Write-back {target}: {counts.get('sent_now', 0)} sent now; outbox "
+                + ", ".join(f"{k} {v}" for k, v in counts.items() if k != "sent_now")
+            )
+        for target, error in self.failures.items():
+            lines.append(f"  FAILED write-back {target}: {error}")
+        return "\n".join(lines) or "Write-back: nothing to do"
+
+
+WRITEBACK_JOBS = {"workspace365": "workspace365_writeback_job"}
+
+
+def sync_writeback(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, log_level: str = "WARNING"
+) -> WritebackReport:
+    """Send what is new to every write-back target, as materialising the assets in the UI does."""
+    report = WritebackReport()
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    for target, job_name_ in WRITEBACK_JOBS.items():
+        result = defs.resolve_job_def(job_name_).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config=run_config,
+            tags={"p2p_assets/trigger": "p2p-assets sync"},
+        )
+        if not result.success:
+            report.failures[target] = _failure_message(result)
+        for event in result.get_asset_materialization_events():
+            metadata = event.step_materialization_data.materialization.metadata
+            report.targets[target] = {
+                key.removeprefix("outbox_"): int(getattr(value, "value", 0) or 0)
+                for key, value in metadata.items()
+                if key.startswith("outbox_") or key == "sent_now"
+            }
     return report

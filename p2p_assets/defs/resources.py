@@ -5,6 +5,7 @@ import dagster as dg
 from p2p_assets.defs.basware.resources import basware_resource_from_env
 from p2p_assets.defs.visma.resources import visma_resource_from_env
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.defs.workspace365.resources import workspace365_resource_from_env
 
 
 @dg.definitions
@@ -14,5 +15,6 @@ def resources() -> dg.Definitions:
             "basware": basware_resource_from_env(),
             "visma": visma_resource_from_env(),
             "warehouse": DuckDBWarehouse(),
+            "workspace365": workspace365_resource_from_env(),
         }
     )

@@ -51,6 +51,10 @@ class Workspace365SandboxConfig:
     environments: dict[str, str] = field(default_factory=lambda: {"p2p": SANDBOX_TOKEN})
     api_disabled: frozenset[str] = frozenset()
     apps: tuple[BusinessApp, ...] = (INVOICE_EXCEPTIONS,)
+    currencies: frozenset[str] = frozenset(
+        "EUR USD GBP SEK NOK DKK CHF PLN CZK HUF RON BGN JPY CNY AUD CAD NZD SGD HKD ZAR".split()
+    )
+    """The currencies this tenant supports (the manual: a list of Workspace 365's own)."""
 
     def app(self, name: str) -> BusinessApp | None:
         return next((a for a in self.apps if a.name == name), None)

@@ -138,7 +138,7 @@ class Workspace365Sandbox(http.ServedSandbox):
             record = None
         if not isinstance(record, dict):
             return _errors(400, MESSAGES[lang]["body"], None)
-        field_errors = validate(app, record, lang)
+        field_errors = validate(app, record, lang, self.config.currencies)
         if field_errors:
             self.state.bump("rejected")
             return _errors(400, None, field_errors)

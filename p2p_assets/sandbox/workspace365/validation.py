@@ -39,7 +39,9 @@ def language(accept_language: str | None) -> str:
     return "nl" if first.startswith("nl") else "en"
 
 
-def validate(app: BusinessApp, record: dict[str, Any], lang: str) -> dict[str, str]:
+def validate(
+    app: BusinessApp, record: dict[str, Any], lang: str, currencies: frozenset[str]
+) -> dict[str, str]:
     """Field name -> message for every field the record fails; empty when it may be created."""
     text = MESSAGES[lang]
     errors: dict[str, str] = {}
@@ -52,13 +54,19 @@ def validate(app: BusinessApp, record: dict[str, Any], lang: str) -> dict[str, s
             if field.required:
                 errors[field.name] = text["required"]
             continue
-        message = _check(field.type, field.options, value, text)
+        message = _check(field.type, field.options, value, text, currencies)
         if message:
             errors[field.name] = message
     return errors
 
 
-def _check(kind: str, options: tuple[str, ...], value: Any, text: dict[str, str]) -> str | None:
+def _check(
+    kind: str,
+    options: tuple[str, ...],
+    value: Any,
+    text: dict[str, str],
+    currencies: frozenset[str],
+) -> str | None:
     def convert(type_name: str) -> str:
         return text["convert"].format(value=value, type=type_name)
 
@@ -85,7 +93,7 @@ def _check(kind: str, options: tuple[str, ...], value: Any, text: dict[str, str]
             Decimal(str(amount))
         except InvalidOperation:
             return convert("Decimal")
-        if value["Currency"] not in ISO_4217:
+        if value["Currency"] not in ISO_4217 or value["Currency"] not in currencies:
             return text["currency"].format(value=value["Currency"])
     elif kind in ("date", "date_time"):
         if not isinstance(value, str) or not _parses(value, kind):

@@ -1,0 +1,1 @@
+"""Write-back to other systems: the outbox every target shares (no Dagster imports)."""
