@@ -55,3 +55,15 @@ def test_visma_definitions():
     assert "visma/applies_in_order" not in defs.resolve_job_def("visma_134001_job").tags
     sensor = defs.resolve_sensor_def("visma_files_sensor")
     assert {t.job_name for t in sensor.targets} == {f"visma_{t}_job" for t in DEFAULT_SUBSCRIPTIONS}
+
+
+def test_writeback_definitions():
+    repository = defs.get_repository_def()
+    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    assert "workspace365/invoice_exceptions" in keys
+    checks = {
+        (c.asset_key.to_user_string(), c.name) for c in repository.asset_graph.asset_check_keys
+    }
+    assert ("workspace365/invoice_exceptions", "no_record_was_rejected") in checks
+    assert defs.resolve_job_def("workspace365_writeback_job") is not None
+    assert "workspace365" in repository.get_top_level_resources()
