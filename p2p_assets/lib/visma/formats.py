@@ -1,61 +1,77 @@
 """Parsing landed Visma files into Arrow tables, by the format their business type promises.
 
-Four CSV layouts go through one mechanism (`Layout` + `_read_layout`): `;`-separated (`,` when the
-header has no `;`), UTF-8 with or without BOM, header names matched case-insensitively in any
-order, extra columns ignored. Values are read as text and cast set-wise with pyarrow; an amount
-that would be rounded, a date that is not ISO, a missing required value: the file fails with the
-first offending line (1 = the first line after the header). SEPA payment files (pain.001) are XML
-and parsed in `pain001.py`.
+The four CSV formats share one mechanism: a declarative `Layout` per format and `_read_layout`.
+Files are `;`-separated (`,` when the header has no `;`), UTF-8 with or without BOM; header names
+match case-insensitively and in any order, extra columns are ignored. pyarrow reads every value as
+text and the casts run set-wise; the first value that would be rounded, is not an ISO date or not
+a number fails the whole file naming its line (1 = the first line after the header), because a
+half-loaded payment or journal file is worse than none. SEPA XML (pain.001) is in `pain001.py`.
 """
 
+import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from p2p_assets.lib.visma.errors import VismaError
+from p2p_assets.lib.visma.pain001 import AMOUNT, Unparseable, read_pain001
 
-AMOUNT = pa.decimal128(18, 2)
-_PATTERNS = {
-    "amount": r"^\s*-?\d{1,16}(\.\d{1,2})?\s*$",
-    "int": r"^\s*-?\d{1,18}\s*$",
-    "date": r"^\d{4}-\d{2}-\d{2}$",
+FORMATS = {
+    "pain001": "a SEPA credit transfer initiation, ISO 20022 pain.001 (XML, or XML in a zip)",
+    "sepa_csv": "a SEPA payment list (;-separated CSV)",
+    "journal_postings": "payroll journal postings (;-separated CSV)",
+    "rst_functie": "a functions/positions snapshot (;-separated CSV)",
+    "employee_mutations": "employee mutations (;-separated CSV)",
 }
-_TYPES = {"text": pa.string(), "amount": AMOUNT, "int": pa.int64(), "date": pa.date32()}
+_BY_TYPE = {113003: "journal_postings", 101002: "rst_functie", 101100: "employee_mutations"}
+_BOM = b"\xef\xbb\xbf"
+# Checked on the trimmed text before casting, so a bad value is named instead of rounded.
+_PATTERNS = {
+    "amount": r"^-?[0-9]{1,16}(\.[0-9]{1,2})?$",
+    "int": r"^-?[0-9]{1,18}$",
+    "date": r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$",
+}
 _EXPECTED = {
-    "amount": "an amount with at most 2 decimals (e.g. 1234.50)",
+    "amount": "an amount with at most 2 decimals, like 1234.50",
     "int": "a whole number",
     "date": "an ISO date (YYYY-MM-DD)",
 }
 
 
 class VismaFormatError(VismaError):
-    """A landed file that does not parse as its business type promises."""
+    """A landed file whose bytes do not parse as its business type promises."""
 
     def __init__(self, file_name: str, business_type_id: int | None, reason: str):
         self.file_name = file_name
         self.business_type_id = business_type_id
         self.reason = reason
+        fmt = format_for(business_type_id, file_name)
+        expected = FORMATS[fmt] if fmt else "its business type promises"
         super().__init__(
-            f"Visma file {file_name} (business type {business_type_id}) does not parse: {reason}"
+            f"Visma file {file_name} (business type {business_type_id}) does not parse as "
+            f"{expected}: {reason}"
         )
 
 
 @dataclass(frozen=True)
 class ParsedFile:
-    format: str
-    tables: dict[str, pa.Table]  # unqualified warehouse table -> rows, `file_id` first
-    records: int
+    format: str  # a FORMATS key
+    tables: dict[str, pa.Table]  # unqualified `visma` table -> rows, `file_id` first
+    records: int  # business records: payments, postings, rows
 
 
 @dataclass(frozen=True)
 class Layout:
+    """A CSV format: the table it fills and its columns (in output order) with their kinds."""
+
     table: str
-    columns: dict[str, str]  # name -> text | amount | int | date
-    required: tuple[str, ...] = ()  # columns that must have a value on every line
+    columns: dict[str, str]  # name -> "text" | "amount" | "int" | "date"
+    required: tuple[str, ...] = ()  # must have a value on every line
 
 
 LAYOUTS = {
@@ -66,7 +82,7 @@ LAYOUTS = {
             "creditor_iban": "text", "creditor_bic": "text", "amount": "amount",
             "currency": "text", "execution_date": "date", "remittance_information": "text",
         },
-        required=("end_to_end_id", "creditor_iban", "amount", "currency"),
+        required=("amount",),
     ),
     "journal_postings": Layout(
         "journal_postings",
@@ -74,13 +90,13 @@ LAYOUTS = {
             "journal": "text", "line": "int", "period": "text", "posting_date": "date",
             "account": "text", "cost_centre": "text", "description": "text", "amount": "amount",
         },
-        required=("journal", "account", "amount"),
+        required=("amount",),
     ),
     "rst_functie": Layout(
         "rst_functie",
         {"function_code": "text", "function_name": "text", "valid_from": "date"},
-        required=("function_code",),
     ),
+    # employee_id and field are the key the applied state is kept by (MUTATION_KEYS).
     "employee_mutations": Layout(
         "employee_mutations",
         {
@@ -91,97 +107,151 @@ LAYOUTS = {
     ),
 }  # fmt: skip
 
-FORMATS = {
-    "pain001": "SEPA credit transfer initiation, ISO 20022 pain.001 (XML, or XML in a zip)",
-    "sepa_csv": "SEPA payment list, ;-separated CSV",
-    "journal_postings": "payroll journal postings, ;-separated CSV",
-    "rst_functie": "functions/positions snapshot, ;-separated CSV",
-    "employee_mutations": "employee mutations, ;-separated CSV",
-}
-
 
 def format_for(business_type_id: int | None, file_name: str) -> str | None:
-    """The format a file of this business type promises, or None (kept, inventoried, unparsed)."""
+    """The format a file of this business type promises, or None (kept and inventoried, not
+    parsed). Payment types also go by extension: 134001 delivers `*_SEPA.xml` and `*_SEPA.zip`."""
     name = file_name.lower()
-    if business_type_id == 134001 and name.endswith((".xml", ".zip")):
-        return "pain001"
-    if business_type_id == 134000 and name.endswith(".csv"):
-        return "sepa_csv"
-    return {113003: "journal_postings", 101002: "rst_functie", 101100: "employee_mutations"}.get(
-        business_type_id or 0
-    )
+    if business_type_id == 134001:
+        return "pain001" if name.endswith((".xml", ".zip")) else None
+    if business_type_id == 134000:
+        return "sepa_csv" if name.endswith(".csv") else None
+    return _BY_TYPE.get(business_type_id) if business_type_id is not None else None
 
 
 def parse_file(
     path: Path, *, file_id: str, file_name: str, business_type_id: int | None
 ) -> ParsedFile | None:
+    """None when format_for() is None; VismaFormatError when the bytes do not parse as promised."""
     fmt = format_for(business_type_id, file_name)
     if fmt is None:
         return None
-
-    def fail(reason: str) -> VismaFormatError:
-        return VismaFormatError(file_name, business_type_id, f"not {FORMATS[fmt]}: {reason}")
-
-    if fmt == "pain001":
-        from p2p_assets.lib.visma.pain001 import parse_pain001
-
-        return parse_pain001(path, file_id=file_id, file_name=file_name, fail=fail)
-    layout = LAYOUTS[fmt]
-    table = _read_layout(path.read_bytes(), layout, file_id, fail)
+    try:
+        if fmt == "pain001":
+            tables = read_pain001(path, file_id=file_id, file_name=file_name)
+            return ParsedFile(fmt, tables, tables["sepa_payments"].num_rows)
+        layout = LAYOUTS[fmt]
+        table = _read_layout(path.read_bytes(), layout, file_id)
+    except Unparseable as exc:
+        raise VismaFormatError(file_name, business_type_id, str(exc)) from None
     return ParsedFile(fmt, {layout.table: table}, table.num_rows)
 
 
-def _read_layout(content: bytes, layout: Layout, file_id: str, fail) -> pa.Table:
+def _read_layout(content: bytes, layout: Layout, file_id: str) -> pa.Table:
+    """`file_id`, `line_number`, then the layout's columns, cast; or Unparseable naming the line."""
+    content = content.removeprefix(_BOM)
     if not content.strip():
-        raise fail("the file is empty")
-    if content.startswith(b"\xef\xbb\xbf"):
-        content = content[3:]
-    try:
-        header = content.split(b"\n", 1)[0].decode("utf-8")
-    except UnicodeDecodeError:
-        raise fail("the header line is not UTF-8 text") from None
+        raise Unparseable("the file is empty: not even a header line")
+    _check_text(content)
+    header = content.partition(b"\n")[0].decode("utf-8").strip()
     delimiter = ";" if ";" in header else ","
-    names = [h.strip().strip('"').lower() for h in header.strip().split(delimiter)]
+    names: list[str] = []
+    for i, raw_name in enumerate(next(csv.reader([header], delimiter=delimiter))):
+        name = raw_name.strip().lower()
+        if name in names and name in layout.columns:
+            raise Unparseable(f"the header names column {name} twice")
+        names.append(name if name in layout.columns else f"_ignored_{i}")
     missing = [c for c in layout.columns if c not in names]
     if missing:
-        raise fail(f"missing column(s) {', '.join(missing)} (header: {header.strip()!r})")
-    try:
-        raw = pacsv.read_csv(
-            io.BytesIO(content),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                include_columns=list(layout.columns),
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise fail(str(exc).splitlines()[0]) from None
+        raise Unparseable(f"missing column(s) {', '.join(missing)} (header: {header!r})")
+    if b"\n" not in content:
+        content += b"\n"  # header only, no line end: pyarrow cannot skip a row it never ends
+    raw = _read_csv(content, names, delimiter, list(layout.columns))
     columns = {
-        "file_id": pa.array([file_id] * raw.num_rows, pa.string()),
-        "line_number": pa.array(range(1, raw.num_rows + 1), pa.int64()),
+        "file_id": pa.repeat(pa.scalar(file_id, pa.string()), raw.num_rows),
+        "line_number": pa.array(np.arange(1, raw.num_rows + 1, dtype=np.int64)),
     }
     for name, kind in layout.columns.items():
-        text = pc.utf8_trim_whitespace(raw.column(name))
-        empty = pc.equal(text, "")
-        if name in layout.required:
-            _first_bad(empty, f"column {name} is empty", fail)
-        values = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+        text = raw.column(name)
         if kind != "text":
-            wrong = pc.invert(pc.match_substring_regex(values, _PATTERNS[kind]))
-            _first_bad(pc.fill_null(wrong, False), f"{name} is not {_EXPECTED[kind]}", fail,
-                       values)  # fmt: skip
-            try:
-                values = pc.cast(values, _TYPES[kind])
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise fail(f"column {name}: {exc}") from None
+            text = pc.utf8_trim_whitespace(text)
+        values = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        if name in layout.required:
+            _fail_at(pc.is_null(values), values, f"{name} is empty")
+        if kind != "text":
+            values = _cast(values, name, kind)
         columns[name] = values
     return pa.table(columns)
 
 
-def _first_bad(mask, reason: str, fail, values=None) -> None:
+def _read_csv(
+    content: bytes, names: list[str], delimiter: str, wanted: list[str], *, use_threads: bool = True
+) -> pa.Table:
+    """Every wanted column as strings ("" stays ""); a ragged line fails naming it."""
+    ragged: list[pacsv.InvalidRow] = []
+
+    def refuse(row: pacsv.InvalidRow) -> str:
+        ragged.append(row)
+        return "error"
+
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(content),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=use_threads
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=refuse
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(wanted, pa.string()),
+                include_columns=wanted,
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        if ragged and ragged[0].number is None and use_threads:
+            # A threaded read does not know line numbers; read again, once, to name the line.
+            return _read_csv(content, names, delimiter, wanted, use_threads=False)
+        if ragged and ragged[0].number is not None:
+            row = ragged[0]
+            raise Unparseable(
+                f"line {row.number - 1}: {row.actual_columns} fields where the header has "
+                f"{row.expected_columns}"
+            ) from None
+        raise Unparseable(str(exc).splitlines()[0]) from None
+
+
+def _cast(values: pa.ChunkedArray, name: str, kind: str) -> pa.ChunkedArray:
+    """The typed column, or Unparseable naming the first line whose value is not of `kind`."""
+    reason = f"{name} is not {_EXPECTED[kind]}"
+    _fail_at(_invalid(values, pc.match_substring_regex(values, _PATTERNS[kind])), values, reason)
+    if kind != "date":
+        return pc.cast(values, AMOUNT if kind == "amount" else pa.int64())
+    try:
+        return pc.cast(values, pa.date32())  # strict: refuses 2024-02-30, but names no line
+    except pa.ArrowInvalid:
+        # Find the line: strptime takes 2024-02-30 as 2024-03-01, so a real date is one that
+        # prints back as given. strftime is slow (seconds a million), hence only on failure.
+        parsed = pc.strptime(values, "%Y-%m-%d", "s", error_is_null=True)
+        _fail_at(
+            _invalid(values, pc.equal(pc.strftime(parsed, "%Y-%m-%d"), values)), values, reason
+        )
+        raise
+
+
+def _invalid(values: pa.ChunkedArray, ok: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Where there is a value and it is not ok (no value is the `required` check's business)."""
+    return pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(ok, False)))
+
+
+def _fail_at(mask: pa.ChunkedArray, values: pa.ChunkedArray, reason: str) -> None:
+    """Unparseable naming the first line where `mask` is true, with the value found there."""
     index = pc.index(mask, True).as_py()
     if index is not None and index >= 0:
-        shown = f" ({values[index].as_py()!r})" if values is not None else ""
-        raise fail(f"line {index + 1}: {reason}{shown}")
+        value = values[index].as_py()
+        found = f" (found {value!r})" if value is not None else ""
+        raise Unparseable(f"line {index + 1}: {reason}{found}")
+
+
+def _check_text(content: bytes) -> None:
+    """UTF-8 text or Unparseable naming the line: a binary or wrongly encoded file is refused
+    whole, not loaded with replacement characters."""
+    try:
+        content.decode("utf-8")
+        offset, reason = content.find(b"\x00"), "a NUL byte; this is not a text file"
+    except UnicodeDecodeError as exc:
+        offset, reason = exc.start, "bytes that are not UTF-8 text"
+    if offset >= 0:
+        line = content.count(b"\n", 0, offset)
+        raise Unparseable(f"{f'line {line}' if line else 'the header'} has {reason}")
