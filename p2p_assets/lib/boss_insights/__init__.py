@@ -1,0 +1,1 @@
+"""Client for the Boss Insights Data API's write side (no Dagster imports)."""
