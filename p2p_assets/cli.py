@@ -3,6 +3,7 @@
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
 p2p-assets sync [basware] [visma] [writeback]   load what is new, then write back; exit 1 on failure
 p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma) on a loopback port
+p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into data/webhooks/
 """
 
 import argparse
@@ -120,6 +121,30 @@ def serve_visma_sandbox(host: str, port: int) -> int:
     return 0
 
 
+def serve_webhooks(host: str, port: int) -> int:
+    from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
+
+    store = EventStore(settings.data_dir() / "webhooks" / "events.sqlite3")
+    server = WebhookServer(
+        (host, port),
+        store,
+        os.environ.get("P2P_WEBHOOK_USERNAME", ""),
+        os.environ.get("P2P_WEBHOOK_PASSWORD", ""),
+    )
+    bound_host, bound_port = server.server_address[:2]
+    print(
+        f"Webhook receiver on http://{bound_host}:{bound_port} storing into {store.path}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="p2p-assets", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -140,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("vendor", nargs="?", default="basware", choices=("basware", "visma"))
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, help="default 8765 (basware), 8766 (visma)")
+    webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
+    webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
+    receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
+    receive_parser.add_argument("--host", default="127.0.0.1")
+    receive_parser.add_argument("--port", type=int, default=8780)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -150,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return dev(args.port, args.no_sync)
     if args.command == "sync":
         return sync(args.vendors or list(VENDORS), args.verbose)
+    if args.command == "webhooks":
+        return serve_webhooks(args.host, args.port)
     port = args.port or (8766 if args.vendor == "visma" else 8765)
     return serve_sandbox(args.vendor, args.host, port)
 
