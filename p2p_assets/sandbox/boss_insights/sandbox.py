@@ -3,63 +3,202 @@
     POST {write path}   (paths are configuration: Boss Insights does not publish them)
 
 HTTP Basic plus `Account-Key` (401 otherwise); the API key must have the `api.write` scope (403).
-A valid record is written to the CDM synchronously and answered at once, echoing `X-Tracking-ID`.
-With `X-Sync-Data: push` the answer carries `X-Sync-ID`, and a background thread "pushes" to the
-connected applications and then POSTs a webhook (`event`, `requestId`, `domain`, `message`, `data`)
-to the configured URL with Basic authentication, retrying three times when the answer is not 200.
+A valid record is written to the CDM synchronously (created, or updated by its `external_id`) and
+answered at once, echoing `X-Tracking-ID`; an invalid one gets 400 with the fields at fault. With
+`X-Sync-Data: push` the answer carries `X-Sync-ID`, and the push to the connected applications
+runs asynchronously; when it ends, a webhook (`event`, `requestId`, `domain`, `message`, `data`)
+is POSTed to the configured URL with Basic authentication, retried three times when the answer is
+not 200, always with the same `requestId`.
+
+State (the CDM, every accepted write, the pushes and every webhook attempt) lives in SQLite in the
+state dir, shared by every process serving it. A push left undelivered by a process that stopped
+is delivered by the next sandbox opened on the same dir, as Boss Insights' would be regardless.
 """
 
 import base64
+import hmac
 import json
+import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from p2p_assets.lib.currency import ISO_4217
 from p2p_assets.sandbox import http
+from p2p_assets.sandbox.boss_insights.config import (
+    BossInsightsConfig,
+    BossInsightsFaults,
+    CdmObject,
+    FailRule,
+)
 from p2p_assets.sandbox.http import Request, Response, Router
+from p2p_assets.sandbox.state import SqliteState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cdm (
+    object TEXT NOT NULL, external_id TEXT NOT NULL, body TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (object, external_id)
+);
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, external_id TEXT NOT NULL,
+    tracking_id TEXT, sync_id TEXT, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pushes (
+    sync_id TEXT PRIMARY KEY, object TEXT NOT NULL, external_id TEXT NOT NULL, tracking_id TEXT,
+    sources TEXT, request_id TEXT NOT NULL, outcome TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL, claimed_until REAL
+);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    status TEXT NOT NULL
+)
+"""
+CLAIM_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class BossInsightsConfig:
-    username: str = "sandbox-api-user"
-    password: str = "sandbox-api-password"
-    account_key: str = "sandbox-account-key"
-    scopes: tuple[str, ...] = ("api.read", "api.write")
-    domain: str = "sandbox.myintranetapps.com"
-    # object -> (write path, required fields)
-    objects: dict[str, tuple[str, tuple[str, ...]]] = field(
-        default_factory=lambda: {
-            "vendor": ("/api/vendors", ("external_id", "name")),
-            "payable_invoice": ("/api/payable-invoices", ("external_id", "vendor_external_id",
-                                                           "number", "total", "currency")),
-        }
-    )  # fmt: skip
-    webhook_url: str | None = None
-    webhook_username: str = "p2p-webhooks"
-    webhook_password: str = "sandbox-webhook-password"
-    webhook_event: str = "api_push_update"
-    webhook_retries: int = 3
-    push_delay_seconds: float = 0.05
+class BossInsightsState(SqliteState[BossInsightsFaults, FailRule]):
+    faults_type = BossInsightsFaults
+    fail_rule_type = FailRule
+
+    def __init__(self, state_dir: Path):
+        super().__init__(state_dir)
+        with self._transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
+                (secrets.token_hex(32),),
+            )
+
+    def bump(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET n = n + 1",
+                (name,),
+            )
+
+    def counters(self) -> dict[str, int]:
+        with self._transaction() as db:
+            return dict(db.execute("SELECT name, n FROM counters").fetchall())
+
+    def take(self, key: str) -> Any:
+        """Consume one of the fault `key` (a count, or the first rule of a list), if any is left."""
+        with self._transaction() as db:
+            data = json.loads(self._meta(db, "faults"))
+            value = data.get(key)
+            if isinstance(value, list):
+                if not value:
+                    return None
+                rule = dict(value[0])
+                value[0]["count"] = int(value[0].get("count", 1)) - 1
+                data[key] = [r for r in value if r["count"] > 0]
+                self._set_meta(db, "faults", json.dumps(data))
+                return rule
+            if not value or int(value) <= 0:
+                return None
+            data[key] = int(value) - 1
+            self._set_meta(db, "faults", json.dumps(data))
+            return True
+
+    def exists(self, obj: str, external_id: str) -> bool:
+        with self._transaction() as db:
+            return db.execute(
+                "SELECT 1 FROM cdm WHERE object = ? AND external_id = ?", (obj, external_id)
+            ).fetchone() is not None  # fmt: skip
+
+    def write(self, obj: str, record: dict, tracking_id: str | None, push: dict | None) -> None:
+        """The synchronous CDM write, the write log and (with push) the queued push, at once."""
+        now = datetime.now(UTC).isoformat()
+        external_id = str(record["external_id"])
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO cdm VALUES (?, ?, ?, ?) ON CONFLICT (object, external_id) "
+                "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                (obj, external_id, json.dumps(record), now),
+            )
+            db.execute(
+                "INSERT INTO writes (object, external_id, tracking_id, sync_id, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (obj, external_id, tracking_id, push and push["sync_id"], now),
+            )
+            if push:
+                db.execute(
+                    "INSERT INTO pushes (sync_id, object, external_id, tracking_id, sources, "
+                    "request_id, outcome, state, due) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                    (push["sync_id"], obj, external_id, tracking_id, push["sources"],
+                     str(uuid.uuid4()), push["outcome"], push["due"]),
+                )  # fmt: skip
+
+    def claim_push(self, sync_id: str | None = None) -> dict | None:
+        """Claim a pending push (this one, or any that is due and unclaimed) for delivery."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT sync_id, object, external_id, tracking_id, sources, request_id, outcome, "
+                "attempts FROM pushes WHERE state = 'pending' AND (? IS NULL OR sync_id = ?) "
+                "AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due LIMIT 1",
+                (sync_id, sync_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE pushes SET claimed_until = ? WHERE sync_id = ?",
+                (now + CLAIM_SECONDS, row[0]),
+            )
+        keys = ("sync_id", "object", "external_id", "tracking_id", "sources", "request_id",
+                "outcome", "attempts")  # fmt: skip
+        return dict(zip(keys, row, strict=True))
+
+    def attempted(self, sync_id: str, request_id: str, status: str, final: str | None) -> int:
+        with self._transaction() as db:
+            attempt = db.execute(
+                "UPDATE pushes SET attempts = attempts + 1 WHERE sync_id = ? RETURNING attempts",
+                (sync_id,),
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO webhook_attempts (request_id, attempt, status) VALUES (?, ?, ?)",
+                (request_id, attempt, status),
+            )
+            if final:
+                db.execute(
+                    "UPDATE pushes SET state = ?, claimed_until = NULL WHERE sync_id = ?",
+                    (final, sync_id),
+                )
+        return attempt
+
+    def unclaimed_pending(self) -> list[str]:
+        with self._transaction() as db:
+            return [r[0] for r in db.execute(
+                "SELECT sync_id FROM pushes WHERE state = 'pending' AND "
+                "(claimed_until IS NULL OR claimed_until < ?) ORDER BY due", (time.time(),)
+            )]  # fmt: skip
+
+    def rows(self, sql: str, *params: Any) -> list[tuple]:
+        with self._transaction() as db:
+            return db.execute(sql, params).fetchall()
 
 
 class BossInsightsSandbox(http.ServedSandbox):
-    def __init__(self, config: BossInsightsConfig, state_dir: Path | str | None = None):
+    def __init__(self, config: BossInsightsConfig, state_dir: Path | str):
         self.config = config
-        self._lock = threading.Lock()
-        self.cdm: dict[str, dict[str, dict]] = {name: {} for name in config.objects}
-        self.webhook_attempts: list[dict[str, Any]] = []
-        self.pushes: list[dict[str, Any]] = []
+        self.state = BossInsightsState(Path(state_dir))
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
+        for sync_id in self.state.unclaimed_pending():  # left behind by a stopped process
+            self._deliver_later(sync_id, delay=0.0)
 
     def app(self) -> http.App:
         router = Router()
-        for name, (path, _required) in self.config.objects.items():
-            router.add("POST", path, lambda request, name=name: self.write(request, name))
+        for obj in self.config.objects:
+            router.add("POST", obj.path, lambda request, obj=obj: self.write(request, obj))
         return router
 
     def _authorised(self, request: Request) -> bool:
@@ -67,74 +206,185 @@ class BossInsightsSandbox(http.ServedSandbox):
         if scheme.lower() != "basic":
             return False
         try:
-            user, _, password = base64.b64decode(value).decode().partition(":")
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-        return (
-            user == self.config.username
-            and password == self.config.password
-            and request.headers.get("account-key") == self.config.account_key
-        )
+        given = f"{user}\n{password}\n{request.headers.get('account-key', '')}".encode()
+        expected = f"{self.config.username}\n{self.config.password}\n{self.config.account_key}"
+        return hmac.compare_digest(given, expected.encode())
 
-    def write(self, request: Request, name: str) -> Response:
+    def write(self, request: Request, obj: CdmObject) -> Response:
+        self.state.bump("requests")
         if not self._authorised(request):
+            self.state.bump("unauthorized")
             return Response.json({"message": "Unauthorized"}, 401)
         if "api.write" not in self.config.scopes:
             return Response.json({"message": "The API key lacks the api.write scope"}, 403)
+        tracking = request.headers.get("x-tracking-id")
+        echo = {"X-Tracking-ID": tracking} if tracking else {}
+        failure = self.state.take_failure(request.path)
+        if failure is not None:
+            return Response.json({"message": "Internal Server Error"}, failure.status, echo)
         try:
             record = json.loads(request.body or b"null")
         except ValueError:
             record = None
         if not isinstance(record, dict):
-            return Response.json({"message": "The body must be a JSON object", "fields": {}}, 400)
-        _path, required = self.config.objects[name]
-        missing = {f: "is required" for f in required if record.get(f) in (None, "")}
-        tracking = request.headers.get("x-tracking-id")
-        echo = {"X-Tracking-ID": tracking} if tracking else {}
-        if missing:
-            return Response.json({"message": "Validation failed", "fields": missing}, 400, echo)
-        with self._lock:
-            self.cdm[name][str(record["external_id"])] = record  # create or update by our id
+            return Response.json({"message": "The body must be a JSON object", "fields": {}},
+                                 400, echo)  # fmt: skip
+        errors = self._validate(obj, record)
+        rule = self.state.take("reject_next") if not errors else None
+        if rule:
+            errors = {rule["field"]: rule["message"]}
+        if errors:
+            self.state.bump("rejected")
+            return Response.json({"message": "Validation failed", "fields": errors}, 400, echo)
         headers = dict(echo)
+        push = None
         if request.headers.get("x-sync-data", "").lower() == "push":
-            sync_id = str(uuid.uuid4())
-            headers["X-Sync-ID"] = sync_id
-            thread = threading.Thread(
-                target=self._push, args=(name, record, sync_id, tracking), daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
-        return Response.json({"id": str(record["external_id"]), "object": name}, 200, headers)
+            push = {
+                "sync_id": str(uuid.uuid4()),
+                "sources": request.headers.get("x-sync-sources") or None,
+                "outcome": "failed" if self.state.take("failed_pushes") else "success",
+                "due": time.time() + self.config.push_delay_seconds,
+            }
+            headers["X-Sync-ID"] = push["sync_id"]
+        self.state.write(obj.name, record, tracking, push)
+        if push:
+            self._deliver_later(push["sync_id"], self.config.push_delay_seconds)
+        response = Response.json({"id": str(record["external_id"]), "object": obj.name},
+                                 200, headers)  # fmt: skip
+        if self.state.take("drop_after_write"):
+            response.drop_after = 0  # written, but the answer never arrives
+        return response
 
-    def _push(self, name: str, record: dict, sync_id: str, tracking: str | None) -> None:
-        time.sleep(self.config.push_delay_seconds)
-        with self._lock:
-            self.pushes.append({"object": name, "sync_id": sync_id, "tracking_id": tracking})
-        if not self.config.webhook_url:
+    def _validate(self, obj: CdmObject, record: dict) -> dict[str, str]:
+        errors = {f: "is required" for f in obj.required if record.get(f) in (None, "")}
+        for name, value in record.items():
+            kind = obj.fields.get(name)
+            if kind is None or value is None or name in errors:
+                continue  # fields the object does not have are ignored, as extra JSON is
+            problem = _check(kind, value)
+            if problem:
+                errors[name] = problem
+        for name, target in obj.references.items():
+            value = record.get(name)
+            if (
+                name not in errors
+                and value not in (None, "")
+                and not self.state.exists(target, str(value))
+            ):
+                errors[name] = f"no {target} with external_id {value!r}"
+        return errors
+
+    # -- the asynchronous push and its webhook ----------------------------------------------------
+    def _deliver_later(self, sync_id: str, delay: float) -> None:
+        thread = threading.Thread(
+            target=self._deliver, args=(sync_id, delay), name="boss-insights-push", daemon=True
+        )
+        with self._threads_lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _deliver(self, sync_id: str, delay: float) -> None:
+        time.sleep(delay)
+        push = self.state.claim_push(sync_id)
+        if push is None:  # delivered or being delivered by another process
             return
+        if not self.config.webhook_url:
+            self.state.attempted(sync_id, push["request_id"], "no webhook configured", "done")
+            return
+        ok = push["outcome"] == "success"
+        target = push["sources"] or ", ".join(self.config.connected_apps[:1])
         payload = {
             "event": self.config.webhook_event,
-            "requestId": str(uuid.uuid4()),
+            "requestId": push["request_id"],
             "domain": self.config.domain,
-            "message": f"API push update of {name} {record.get('external_id')} completed",
-            "data": {"syncId": sync_id, "trackingId": tracking, "object": name,
-                     "status": "success"},
+            "message": f"API push update of {push['object']} {push['external_id']} to {target} "
+            + ("completed" if ok else "failed: the application refused the record"),
+            "data": {"syncId": sync_id, "trackingId": push["tracking_id"],
+                     "object": push["object"], "id": push["external_id"],
+                     "status": "success" if ok else "failed"},
         }  # fmt: skip
         auth = (self.config.webhook_username, self.config.webhook_password)
         for attempt in range(1 + self.config.webhook_retries):
             try:
-                status = httpx.post(self.config.webhook_url, json=payload, auth=auth,
-                                    timeout=10).status_code  # fmt: skip
+                status = str(
+                    httpx.post(
+                        self.config.webhook_url, json=payload, auth=auth, timeout=10
+                    ).status_code
+                )
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
-            with self._lock:
-                self.webhook_attempts.append({"attempt": attempt + 1, "status": status,
-                                              "requestId": payload["requestId"]})  # fmt: skip
-            if status == 200:
+            last = status == "200" or attempt == self.config.webhook_retries
+            final = ("delivered" if status == "200" else "given_up") if last else None
+            self.state.attempted(sync_id, push["request_id"], status, final)
+            if last:
                 return
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(self.config.retry_delay_seconds * (attempt + 1))
 
-    def wait_for_pushes(self, timeout: float = 10.0) -> None:
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until this process's pushes are delivered (or given up); False on timeout."""
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads):
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._threads_lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            return not self._threads
+
+    # -- the Python API tests use -----------------------------------------------------------------
+    def records(self, obj: str) -> dict[str, dict]:
+        rows = self.state.rows("SELECT external_id, body FROM cdm WHERE object = ?", obj)
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def writes(self, obj: str | None = None) -> list[dict]:
+        rows = self.state.rows(
+            "SELECT object, external_id, tracking_id, sync_id FROM writes "
+            "WHERE ? IS NULL OR object = ? ORDER BY seq", obj, obj
+        )  # fmt: skip
+        return [dict(zip(("object", "external_id", "tracking_id", "sync_id"), r, strict=True))
+                for r in rows]  # fmt: skip
+
+    def webhook_attempts(self) -> list[dict]:
+        rows = self.state.rows(
+            "SELECT request_id, attempt, status FROM webhook_attempts ORDER BY seq"
+        )
+        return [{"requestId": r[0], "attempt": r[1], "status": r[2]} for r in rows]
+
+    def pushes(self) -> list[dict]:
+        rows = self.state.rows(
+            "SELECT sync_id, tracking_id, sources, outcome, state, attempts FROM pushes "
+            "ORDER BY due"
+        )
+        keys = ("sync_id", "tracking_id", "sources", "outcome", "state", "attempts")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def counters(self) -> dict[str, int]:
+        return self.state.counters()
+
+    def set_faults(self, faults: BossInsightsFaults | None = None, **fields: Any) -> None:
+        self.state.set_faults(faults if faults is not None else BossInsightsFaults(**fields))
+
+    def clear_faults(self) -> None:
+        self.state.set_faults(BossInsightsFaults())
+
+
+def _check(kind: str, value: Any) -> str | None:
+    if kind == "text":
+        return None if isinstance(value, str) else "must be a string"
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "must be an integer (amounts in minor units)"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "currency":
+        return None if value in ISO_4217 else f"{value!r} is not an ISO 4217 currency code"
+    if kind == "date":
+        try:
+            date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return "must be a date (YYYY-MM-DD)"
+        return None
+    raise ValueError(f"unknown field kind {kind!r}")

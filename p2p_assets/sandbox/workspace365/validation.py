@@ -10,7 +10,8 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from p2p_assets.lib.workspace365.fields import INT32, ISO_4217, NOT_SENT, TEXT
+from p2p_assets.lib.currency import ISO_4217
+from p2p_assets.lib.workspace365.fields import INT32, NOT_SENT, TEXT
 from p2p_assets.sandbox.workspace365.config import BusinessApp
 
 MESSAGES = {

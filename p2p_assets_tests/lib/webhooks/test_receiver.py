@@ -48,10 +48,10 @@ def test_wrong_credentials_and_malformed_bodies_store_nothing(receiver) -> None:
     assert store.since(0) == []
 
 
-def test_boss_insights_push_webhooks_arrive_once_each(receiver) -> None:
+def test_boss_insights_push_webhooks_arrive_once_each(receiver, tmp_path: Path) -> None:
     store, url = receiver
     config = BossInsightsConfig(webhook_url=url)
-    sandbox = BossInsightsSandbox(config)
+    sandbox = BossInsightsSandbox(config, tmp_path / "boss")
     with (
         sandbox.serve() as api,
         BossInsightsClient(api, config.username, config.password, config.account_key) as client,
@@ -60,7 +60,7 @@ def test_boss_insights_push_webhooks_arrive_once_each(receiver) -> None:
             client.write("/api/vendors", {"external_id": f"S-{n}", "name": "V"}, f"trk-{n}")
             for n in range(3)
         ]
-        sandbox.wait_for_pushes()
+        assert sandbox.drain()
     events = store.since(0)
     assert sorted(e[3]["data"]["trackingId"] for e in events) == ["trk-0", "trk-1", "trk-2"]
     assert {e[3]["data"]["syncId"] for e in events} == {w.sync_id for w in written}
