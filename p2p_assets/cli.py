@@ -2,11 +2,13 @@
 
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
 p2p-assets sync [basware] [visma] [writeback]   load what is new, then write back; exit 1 on failure
+                                    (writeback = workspace365 and boss_insights, each selectable)
 p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma) on a loopback port
 p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into data/webhooks/
 """
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -38,6 +40,7 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
 
     from p2p_assets.definitions import defs
     from p2p_assets.headless import (
+        WRITEBACK_JOBS,
         recover_abandoned_runs,
         sync_basware,
         sync_visma,
@@ -47,10 +50,16 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
 
     home = prepare_dagster_home()
     ok = True
-    syncs = {"basware": sync_basware, "visma": sync_visma, "writeback": sync_writeback}
+    syncs = {
+        "basware": sync_basware,
+        "visma": sync_visma,
+        "writeback": sync_writeback,
+        **{t: functools.partial(sync_writeback, targets=(t,)) for t in WRITEBACK_JOBS},
+    }
     unknown = [v for v in vendors if v not in syncs]
     if unknown:
-        raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {', '.join(VENDORS)}")
+        known = ", ".join([*VENDORS, *WRITEBACK_JOBS])
+        raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {known}")
     # One headless sync at a time: holding this lock, any run an earlier sync left `STARTED` is
     # known dead (its process crashed), and the pool slots it held can be freed.
     with file_lock(home / "p2p-assets-sync.lock"), dg.DagsterInstance.get() as instance:
@@ -124,7 +133,7 @@ def serve_visma_sandbox(host: str, port: int) -> int:
 def serve_webhooks(host: str, port: int) -> int:
     from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
 
-    store = EventStore(settings.data_dir() / "webhooks" / "events.sqlite3")
+    store = EventStore(settings.webhook_store())
     server = WebhookServer(
         (host, port),
         store,
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "vendors",
         nargs="*",
         metavar="vendor",
-        help="basware, visma, writeback (default: all, in that order)",
+        help="basware, visma, writeback (default: all, in that order); workspace365 or "
+        "boss_insights for one write-back target",
     )
     sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
     sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)

@@ -246,7 +246,7 @@ def sync_visma(
 
 @dataclass
 class WritebackReport:
-    targets: dict[str, dict[str, int]] = field(default_factory=dict)
+    assets: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -255,26 +255,42 @@ class WritebackReport:
 
     def render(self) -> str:
         lines = []
-        for target, counts in self.targets.items():
+        for asset, counts in self.assets.items():
+            if "events_folded_now" in counts:
+                lines.append(
+                    f"Write-back {asset}: {counts['events_folded_now']} webhook event(s) folded, "
+                    f"{counts.get('confirmed_now', 0)} record(s) confirmed, "
+                    f"{counts.get('push_failures_now', 0)} push(es) failed"
+                )
+                continue
             lines.append(
-                f"Write-back {target}: {counts.get('sent_now', 0)} sent now; outbox "
+                f"Write-back {asset}: {counts.get('sent_now', 0)} sent now; outbox "
                 + ", ".join(f"{k} {v}" for k, v in counts.items() if k != "sent_now")
             )
-        for target, error in self.failures.items():
-            lines.append(f"  FAILED write-back {target}: {error}")
+        for job, error in self.failures.items():
+            lines.append(f"  FAILED write-back {job}: {error}")
         return "\n".join(lines) or "Write-back: nothing to do"
 
 
-WRITEBACK_JOBS = {"workspace365": "workspace365_writeback_job"}
+# Per target, in order: the webhooks of the Boss Insights writes are folded after those writes.
+WRITEBACK_JOBS = {
+    "workspace365": ("workspace365_writeback_job",),
+    "boss_insights": ("boss_insights_writeback_job", "boss_insights_sync_events_job"),
+}
+_REPORTED = ("sent_now", "events_folded_now", "confirmed_now", "push_failures_now")
 
 
 def sync_writeback(
-    defs: dg.Definitions, instance: dg.DagsterInstance, *, log_level: str = "WARNING"
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    *,
+    log_level: str = "WARNING",
+    targets: tuple[str, ...] = tuple(WRITEBACK_JOBS),
 ) -> WritebackReport:
-    """Send what is new to every write-back target, as materialising the assets in the UI does."""
+    """Send what is new to the write-back targets, as materialising the assets in the UI does."""
     report = WritebackReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    for target, job_name_ in WRITEBACK_JOBS.items():
+    for job_name_ in (job for target in targets for job in WRITEBACK_JOBS[target]):
         result = defs.resolve_job_def(job_name_).execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -282,12 +298,12 @@ def sync_writeback(
             tags={"p2p_assets/trigger": "p2p-assets sync"},
         )
         if not result.success:
-            report.failures[target] = _failure_message(result)
+            report.failures[job_name_] = _failure_message(result)
         for event in result.get_asset_materialization_events():
-            metadata = event.step_materialization_data.materialization.metadata
-            report.targets[target] = {
+            materialization = event.step_materialization_data.materialization
+            report.assets[materialization.asset_key.to_user_string()] = {
                 key.removeprefix("outbox_"): int(getattr(value, "value", 0) or 0)
-                for key, value in metadata.items()
-                if key.startswith("outbox_") or key == "sent_now"
+                for key, value in materialization.metadata.items()
+                if key.startswith("outbox_") or key in _REPORTED
             }
     return report

@@ -28,3 +28,8 @@ def sandbox_dir(vendor: str) -> Path:
 def dagster_home() -> Path:
     configured = os.environ.get("DAGSTER_HOME")
     return Path(configured).resolve() if configured else data_dir() / "dagster"
+
+
+def webhook_store() -> Path:
+    """The SQLite file the webhook receiver stores events in, and the sensor reads them from."""
+    return data_dir() / "webhooks" / "events.sqlite3"

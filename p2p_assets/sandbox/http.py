@@ -180,6 +180,9 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "p2p-sandbox/1"
+    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm holds
+    # the body back until the client's delayed ACK, ~40 ms per small response.
+    disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT_SECONDS
     server: _Server
 

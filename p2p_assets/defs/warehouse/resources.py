@@ -10,6 +10,7 @@ from pydantic import Field
 
 from p2p_assets import settings
 from p2p_assets.lib.warehouse.connection import connect
+from p2p_assets.lib.writeback.journal import Journal, journal_path
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -21,9 +22,19 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         "data/warehouse.duckdb), read when a connection opens, not when definitions load.",
     )
 
+    @property
+    def file(self) -> Path:
+        return Path(self.path) if self.path else settings.warehouse_path()
+
+    @contextmanager
+    def journal(self) -> Iterator[Journal]:
+        """The write-back send journal beside the warehouse file (see lib/writeback/journal.py)."""
+        with Journal(journal_path(self.file)) as journal:
+            yield journal
+
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = Path(self.path) if self.path else settings.warehouse_path()
+        path = self.file
         if read_only and not path.exists():
             read_only = False  # a brand-new warehouse cannot be opened read-only
         with connect(path, read_only=read_only) as con:

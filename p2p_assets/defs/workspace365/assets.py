@@ -2,19 +2,19 @@
 
 Materialising `workspace365/invoice_exceptions` runs `queries/invoice_exceptions.sql`, converts
 each row with the field mapping below (validated before anything is sent), plans the outbox, and
-creates each pending record, marking it `sending` before the call. Workspace 365 is create-only
-and cannot look a record up: a record is never created twice, a changed one is reported
-(`changed_since_sent`), and one whose answer was lost is held as `uncertain` for a person.
+creates each pending record, claiming it in the send journal before the call. Workspace 365 is
+create-only and cannot look a record up: a record is never created twice, a changed one is
+reported (`changed_since_sent`), and one whose answer was lost is held as `uncertain` for a
+person.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.defs.warehouse.writeback import outbox_metadata, rejections_check
 from p2p_assets.defs.workspace365.resources import Workspace365Resource
-from p2p_assets.lib.warehouse.connection import table_columns
 from p2p_assets.lib.workspace365.errors import (
     Workspace365Error,
     Workspace365RejectedError,
@@ -22,6 +22,7 @@ from p2p_assets.lib.workspace365.errors import (
 )
 from p2p_assets.lib.workspace365.fields import Field, FieldType, to_record
 from p2p_assets.lib.writeback import outbox
+from p2p_assets.lib.writeback.journal import Journal
 
 APP = "Invoice exceptions"
 TARGET = f"workspace365:{APP}"
@@ -39,8 +40,6 @@ FIELDS = (
           options=("Overdue", "Disputed", "Payment blocked", "Not matched to a PO")),
 )  # fmt: skip
 VOLATILE = ("Days overdue",)  # grows every day by itself: not a change of the exception
-CRASH_AFTER = "P2P_WRITEBACK_CRASH_AFTER_ACCEPTED"
-"""Test hook: exit the process hard after this many accepted records, before recording them."""
 
 
 @dg.asset(
@@ -70,35 +69,32 @@ def workspace365_invoice_exceptions(
                 str(row["record_key"]), record, outbox.payload_hash(record, VOLATILE), errors
             )
         )
-    with warehouse.connect() as con:
-        outbox.plan(con, TARGET, candidates, create_only=True)
-        queue = outbox.outgoing(con, TARGET)
-    sent = _send(context, workspace365, warehouse, queue)
+    with warehouse.journal() as journal:
+        with warehouse.connect() as con:
+            outbox.plan(con, TARGET, candidates, create_only=True, journal=journal)
+            queue = outbox.outgoing(con, TARGET)
+        try:
+            sent = _send(context, workspace365, journal, queue)
+        finally:  # even when the run stops: what was sent is recorded now
+            with warehouse.connect() as con:
+                outbox.record_journal(con, journal)
     with warehouse.connect(read_only=True) as con:
-        counts = outbox.summary(con, TARGET)
-        first_rejections = outbox.rejections(con, TARGET)
+        metadata = outbox_metadata(con, TARGET)
     return dg.MaterializeResult(
-        metadata={
-            "records_in_query": len(rows),
-            "sent_now": sent,
-            **{f"outbox_{status}": n for status, n in counts.items()},
-            "first_rejections": dg.MetadataValue.json(first_rejections),
-        }
+        metadata={"records_in_query": len(rows), "sent_now": sent, **metadata}
     )
 
 
 def _send(
     context: dg.AssetExecutionContext,
     workspace365: Workspace365Resource,
-    warehouse: DuckDBWarehouse,
+    journal: Journal,
     queue: list[outbox.Outgoing],
 ) -> int:
-    crash_after = int(os.environ.get(CRASH_AFTER) or 0)
     sent = 0
     with workspace365.get_client() as client:
         for item in queue:
-            with warehouse.connect() as con:
-                outbox.claim(con, TARGET, item.key)
+            journal.claim(TARGET, item.key, item.tracking_id)
             try:
                 record_id = client.create_record(APP, item.payload)
             except Workspace365RejectedError as exc:
@@ -107,41 +103,18 @@ def _send(
             except Workspace365UncertainError as exc:
                 result = {"status": "uncertain", "error": str(exc)}
             except Workspace365Error as exc:
-                with warehouse.connect() as con:
-                    outbox.settle(con, TARGET, item.key, "failed", error=str(exc))
+                journal.settle(TARGET, item.key, item.tracking_id, "failed", error=str(exc))
                 raise dg.Failure(f"Workspace 365 write-back stopped: {exc}") from exc
             else:
                 sent += 1
-                if crash_after and sent >= crash_after:
-                    os._exit(70)  # the test hook: die between the vendor's yes and our record
+                outbox.crash_for_tests(sent)  # the test hook: die between yes and our record
                 result = {"status": "sent", "remote_id": str(record_id)}
-            with warehouse.connect() as con:
-                outbox.settle(con, TARGET, item.key, **result)
+            journal.settle(TARGET, item.key, item.tracking_id, **result)
     context.log.info("Workspace 365: %d record(s) created", sent)
     return sent
 
 
-@dg.asset_check(
-    asset=workspace365_invoice_exceptions,
-    name="no_record_was_rejected",
-    description="No invoice exception in the outbox was refused, by our validation or by "
-    "Workspace 365; the first reasons are shown.",
-    pool="duckdb",
-)
-def no_record_was_rejected(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
-        if not table_columns(con, outbox.SCHEMA, "outbox"):
-            return dg.AssetCheckResult(passed=True, metadata={"note": "nothing planned yet"})
-        counts = outbox.summary(con, TARGET)
-        first = outbox.rejections(con, TARGET)
-    return dg.AssetCheckResult(
-        passed=counts["rejected"] == 0,
-        metadata={
-            "rejected": counts["rejected"],
-            "uncertain": counts["uncertain"],
-            "first_rejections": dg.MetadataValue.json(first),
-        },
-    )
+no_record_was_rejected = rejections_check(workspace365_invoice_exceptions, TARGET, "Workspace 365")
 
 
 workspace365_writeback_job = dg.define_asset_job(

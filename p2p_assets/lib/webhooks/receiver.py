@@ -62,13 +62,22 @@ class EventStore:
         finally:
             db.close()
 
-    def since(self, seq: int) -> list[tuple[int, str, str, dict]]:
-        """Events after `seq` (the sensor's cursor), in arrival order."""
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored event (0 when there is none)."""
+        db = self._connect()
+        try:
+            return int(db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+        finally:
+            db.close()
+
+    def since(self, seq: int, limit: int = 10_000) -> list[tuple[int, str, str, dict]]:
+        """Up to `limit` events after `seq`, in arrival order."""
         db = self._connect()
         try:
             rows = db.execute(
-                "SELECT seq, request_id, received_at, body FROM events WHERE seq > ? ORDER BY seq",
-                (seq,),
+                "SELECT seq, request_id, received_at, body FROM events WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (seq, limit),
             ).fetchall()
         finally:
             db.close()
@@ -78,6 +87,7 @@ class EventStore:
 class _Handler(BaseHTTPRequestHandler):
     server: "WebhookServer"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.info("webhook %s %s", self.address_string(), format % args)

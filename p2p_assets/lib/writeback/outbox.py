@@ -3,21 +3,24 @@
     pending --claim--> sending --> sent --(webhook)--> confirmed
                                \\-> rejected   (our validation or the vendor's, with the reasons)
                                \\-> uncertain  (sent, no answer: the record may exist upstream)
-                               \\-> failed     (not created: retried on the next run)
+                               \\-> failed     (not created, or not pushed: retried on the next run)
 
-A row is marked `sending` in its own committed transaction *before* the call. A run that dies after
-the vendor accepted a record but before it recorded the answer leaves `sending` behind; the next
-run turns it into `uncertain` (for a person, when the vendor cannot be asked) instead of sending
-it again. Targets whose vendor echoes our tracking id (Boss Insights webhooks) reconcile such rows.
+A record is claimed (`sending`) in the send journal (`journal.py`), committed, *before* the call,
+and its outcome is journalled after it; the journal reaches this table set-wise at the end of the
+run. A run that dies after the vendor accepted a record but before it recorded the answer leaves
+a claim without an outcome; the next run's plan turns it into `uncertain` (for a person, when the
+vendor cannot be asked) instead of sending it again. Targets whose vendor echoes our tracking id
+(Boss Insights webhooks) reconcile such rows; a tracking id names one attempt only.
 
-Each materialisation first *plans* (one transaction, set-wise): new keys become `pending` (or
-`rejected` when our validation failed), records whose payload changed are re-queued, or for
-create-only targets (Workspace 365) only flagged `changed_since_sent`, and `failed` rows are
-retried.
+Each materialisation first *plans* (one transaction, set-wise): the journal a crashed run left is
+applied, new keys become `pending` (or `rejected` when our validation failed), records whose
+payload changed are re-queued, or for create-only targets (Workspace 365) only flagged
+`changed_since_sent`, and `failed` rows are retried.
 """
 
 import hashlib
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -29,9 +32,11 @@ import duckdb
 import pyarrow as pa
 
 from p2p_assets.lib.warehouse.connection import transaction
+from p2p_assets.lib.writeback.journal import Journal
 
 SCHEMA = "writeback"
 TABLE = f"{SCHEMA}.outbox"
+CRASH_AFTER = "P2P_WRITEBACK_CRASH_AFTER_ACCEPTED"
 STATUSES = ("pending", "sending", "sent", "rejected", "confirmed", "uncertain", "failed")
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -88,6 +93,7 @@ def plan(
     candidates: Sequence[Candidate],
     *,
     create_only: bool,
+    journal: Journal,
     stale_sending: str = "uncertain",
 ) -> None:
     """Bring the outbox in line with what the query wants now (one transaction)."""
@@ -116,6 +122,7 @@ def plan(
     )
     ensure_outbox(con)
     with transaction(con):
+        journal.apply(con, TABLE)  # what a crashed run journalled, claims without an outcome too
         # A run that died mid-call left `sending`: never send those again blindly.
         con.execute(
             f"UPDATE {TABLE} SET status = ?, updated_at = ?, last_error = 'the run sending it "
@@ -142,10 +149,11 @@ def plan(
                 "AND o.status IN ('sent', 'confirmed', 'uncertain')",
                 [now, target],
             )
-        # Not created upstream last time (a network or server refusal): try again.
+        # Not created upstream last time (a network or server refusal, a failed push): try
+        # again, under a new tracking id, so the vendor's echo names one attempt only.
         con.execute(
-            f"UPDATE {TABLE} SET status = 'pending', updated_at = ? "
-            "WHERE target = ? AND status = 'failed'",
+            f"UPDATE {TABLE} SET status = 'pending', tracking_id = uuid()::VARCHAR, "
+            "updated_at = ? WHERE target = ? AND status = 'failed'",
             [now, target],
         )
         con.execute(
@@ -155,6 +163,7 @@ def plan(
             f"(SELECT record_key FROM {TABLE} WHERE target = ?)",
             [target, now, now, target],
         )
+    journal.forget_applied(con)
 
 
 def outgoing(con: duckdb.DuckDBPyConnection, target: str) -> list[Outgoing]:
@@ -166,38 +175,13 @@ def outgoing(con: duckdb.DuckDBPyConnection, target: str) -> list[Outgoing]:
     return [Outgoing(r[0], json.loads(r[1]), r[2]) for r in rows]
 
 
-def claim(con: duckdb.DuckDBPyConnection, target: str, key: str) -> None:
-    """Mark the record `sending` (committed) before the call that sends it."""
-    con.execute(
-        f"UPDATE {TABLE} SET status = 'sending', attempts = attempts + 1, updated_at = ? "
-        "WHERE target = ? AND record_key = ? AND status = 'pending'",
-        [datetime.now(UTC), target, key],
-    )
-
-
-def settle(
-    con: duckdb.DuckDBPyConnection,
-    target: str,
-    key: str,
-    status: str,
-    *,
-    remote_id: str | None = None,
-    sync_id: str | None = None,
-    error: str | None = None,
-    field_errors: Mapping[str, str] | None = None,
-) -> None:
-    """Record how the call for `key` ended."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown outbox status {status!r}")
-    now = datetime.now(UTC)
-    con.execute(
-        f"UPDATE {TABLE} SET status = ?, remote_id = coalesce(?, remote_id), "
-        "sync_id = coalesce(?, sync_id), last_error = ?, field_errors = ?::JSON, "
-        "updated_at = ?, sent_at = CASE WHEN ? IN ('sent', 'uncertain') THEN ? ELSE sent_at END "
-        "WHERE target = ? AND record_key = ?",
-        [status, remote_id, sync_id, error, json.dumps(dict(field_errors)) if field_errors else
-         None, now, status, now, target, key],
-    )  # fmt: skip
+def record_journal(con: duckdb.DuckDBPyConnection, journal: Journal) -> int:
+    """Apply the run's journal to the outbox (one transaction), then drop what was applied."""
+    ensure_outbox(con)
+    with transaction(con):
+        changed = journal.apply(con, TABLE)
+    journal.forget_applied(con)
+    return changed
 
 
 def summary(con: duckdb.DuckDBPyConnection, target: str) -> dict[str, int]:
@@ -222,3 +206,11 @@ def rejections(con: duckdb.DuckDBPyConnection, target: str, limit: int = 5) -> l
         {"record": r[0], "error": r[1], "field_errors": json.loads(r[2]) if r[2] else None}
         for r in rows
     ]
+
+
+def crash_for_tests(accepted: int) -> None:
+    """The crash tests' hook: with `P2P_WRITEBACK_CRASH_AFTER_ACCEPTED=n`, the process dies hard
+    right after the vendor accepted the n-th record, before the outbox records it."""
+    limit = int(os.environ.get(CRASH_AFTER) or 0)
+    if limit and accepted >= limit:
+        os._exit(70)

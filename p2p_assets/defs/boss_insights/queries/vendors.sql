@@ -1,0 +1,17 @@
+-- Basware suppliers as Boss Insights Common Data Model vendors. One row per supplier; the columns
+-- are the CDM field names (see FIELDS in p2p_assets/defs/boss_insights/assets.py for their types)
+-- and `record_key` identifies the record in writeback.outbox. Bank accounts are not sent.
+SELECT
+    ID AS record_key,
+    ID AS external_id,
+    SUPPLIER_CODE AS code,
+    SUPPLIER_NAME AS name,
+    VAT_NUMBER AS tax_number,
+    COUNTRY_CODE AS country,
+    CITY AS city,
+    POSTAL_CODE AS postal_code,
+    CURRENCY_CODE AS currency,
+    PAYMENT_TERM_DAYS AS payment_terms_days,
+    coalesce(BLOCKED, 0) = 0 AS active
+FROM basware.adm_supplier
+ORDER BY ID
