@@ -3,7 +3,8 @@
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
 p2p-assets sync [basware] [visma] [writeback]   load what is new, then write back; exit 1 on failure
                                     (writeback = workspace365 and boss_insights, each selectable)
-p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma) on a loopback port
+p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma, workspace365,
+                                    boss_insights) on a loopback port
 p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into data/webhooks/
 """
 
@@ -90,9 +91,16 @@ def dev(port: int, skip_sync: bool) -> int:
     return 0  # not reached
 
 
+SANDBOX_PORTS = {"basware": 8765, "visma": 8766, "workspace365": 8767, "boss_insights": 8768}
+
+
 def serve_sandbox(vendor: str, host: str, port: int) -> int:
     if vendor == "visma":
         return serve_visma_sandbox(host, port)
+    if vendor == "workspace365":
+        return serve_workspace365_sandbox(host, port)
+    if vendor == "boss_insights":
+        return serve_boss_insights_sandbox(host, port)
     from p2p_assets.sandbox.basware import BaswareSandbox
     from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS, config_from_env
 
@@ -124,6 +132,56 @@ def serve_visma_sandbox(host: str, port: int) -> int:
         f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
         f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
         f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+        flush=True,
+    )
+    sandbox.serve_forever(host, port)
+    return 0
+
+
+def serve_workspace365_sandbox(host: str, port: int) -> int:
+    from p2p_assets.sandbox.workspace365 import (
+        SANDBOX_TOKEN,
+        Workspace365Sandbox,
+        Workspace365SandboxConfig,
+    )
+
+    sandbox = Workspace365Sandbox(Workspace365SandboxConfig(), settings.sandbox_dir("workspace365"))
+    print(
+        f"Workspace 365 sandbox on http://{host}:{port}\n"
+        f"  export WORKSPACE365_URL=http://{host}:{port}\n"
+        f"  export WORKSPACE365_ENVIRONMENT=p2p\n"
+        f"  export WORKSPACE365_TOKEN={SANDBOX_TOKEN}\n"
+        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+        flush=True,
+    )
+    sandbox.serve_forever(host, port)
+    return 0
+
+
+def serve_boss_insights_sandbox(host: str, port: int) -> int:
+    from p2p_assets.defs.boss_insights.resources import SANDBOX_PATHS, webhook_credentials
+    from p2p_assets.sandbox.boss_insights import (
+        SANDBOX_CREDENTIALS,
+        BossInsightsConfig,
+        BossInsightsSandbox,
+    )
+
+    webhook_url = os.environ.get("P2P_SANDBOX_BOSS_INSIGHTS_WEBHOOK_URL") or "http://127.0.0.1:8780"
+    username, password = webhook_credentials()
+    config = BossInsightsConfig(
+        webhook_url=webhook_url, webhook_username=username, webhook_password=password
+    )
+    sandbox = BossInsightsSandbox(config, settings.sandbox_dir("boss_insights"))
+    print(
+        f"Boss Insights sandbox on http://{host}:{port}, pushing webhooks to {webhook_url}\n"
+        f"  export BOSS_INSIGHTS_URL=http://{host}:{port}/api\n"
+        f"  export BOSS_INSIGHTS_USERNAME={SANDBOX_CREDENTIALS['username']}\n"
+        f"  export BOSS_INSIGHTS_PASSWORD={SANDBOX_CREDENTIALS['password']}\n"
+        f"  export BOSS_INSIGHTS_ACCOUNT_KEY={SANDBOX_CREDENTIALS['account_key']}\n"
+        f"  export BOSS_INSIGHTS_VENDOR_PATH={SANDBOX_PATHS['vendor']}\n"
+        f"  export BOSS_INSIGHTS_PAYABLE_INVOICE_PATH={SANDBOX_PATHS['payable_invoice']}\n"
+        f"  (sandbox credentials, not secrets; run `p2p-assets webhooks serve` to receive the "
+        f"webhooks; Ctrl-C stops it)",
         flush=True,
     )
     sandbox.serve_forever(host, port)
@@ -172,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
     sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)
     serve_parser = sandbox_commands.add_parser("serve", help="serve a vendor sandbox")
-    serve_parser.add_argument("vendor", nargs="?", default="basware", choices=("basware", "visma"))
+    serve_parser.add_argument("vendor", nargs="?", default="basware", choices=tuple(SANDBOX_PORTS))
     serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, help="default 8765 (basware), 8766 (visma)")
+    serve_parser.add_argument(
+        "--port",
+        type=int,
+        help="default " + ", ".join(f"{p} ({v})" for v, p in SANDBOX_PORTS.items()),
+    )
     webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
     webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
     receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
@@ -192,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return sync(args.vendors or list(VENDORS), args.verbose)
     if args.command == "webhooks":
         return serve_webhooks(args.host, args.port)
-    port = args.port or (8766 if args.vendor == "visma" else 8765)
+    port = args.port or SANDBOX_PORTS[args.vendor]
     return serve_sandbox(args.vendor, args.host, port)
 
 

@@ -118,7 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(HTTPStatus.BAD_REQUEST, {"error": "a JSON object with event and "
                                                   "requestId is required"})  # fmt: skip
             return
-        stored = self.server.store.add(body["requestId"], body["event"], body)
+        try:
+            stored = self.server.store.add(body["requestId"], body["event"], body)
+        except sqlite3.Error:  # not stored: the vendor must deliver it again
+            log.exception("webhook %s could not be stored", body["requestId"])
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "not stored, retry"})
+            return
         self._answer(HTTPStatus.OK, {"stored": stored})
 
     def _answer(self, status: HTTPStatus, body: dict, headers: dict | None = None) -> None:

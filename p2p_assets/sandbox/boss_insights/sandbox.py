@@ -12,12 +12,14 @@ not 200, always with the same `requestId`.
 
 State (the CDM, every accepted write, the pushes and every webhook attempt) lives in SQLite in the
 state dir, shared by every process serving it. A push left undelivered by a process that stopped
-is delivered by the next sandbox opened on the same dir, as Boss Insights' would be regardless.
+(or died mid-delivery) is delivered by the next sandbox opened on the same dir, with the same
+`requestId`, as Boss Insights' would be regardless of our processes.
 """
 
 import base64
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
@@ -53,7 +55,7 @@ CREATE TABLE IF NOT EXISTS writes (
 CREATE TABLE IF NOT EXISTS pushes (
     sync_id TEXT PRIMARY KEY, object TEXT NOT NULL, external_id TEXT NOT NULL, tracking_id TEXT,
     sources TEXT, request_id TEXT NOT NULL, outcome TEXT NOT NULL, state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL, claimed_until REAL
+    attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL, claimed_until REAL, claimed_by INTEGER
 );
 CREATE TABLE IF NOT EXISTS webhook_attempts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -137,22 +139,23 @@ class BossInsightsState(SqliteState[BossInsightsFaults, FailRule]):
                      str(uuid.uuid4()), push["outcome"], push["due"]),
                 )  # fmt: skip
 
-    def claim_push(self, sync_id: str | None = None) -> dict | None:
-        """Claim a pending push (this one, or any that is due and unclaimed) for delivery."""
+    def claim_push(self, sync_id: str) -> dict | None:
+        """Claim a pending push for delivery by this process, unless another live one has it."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute(
                 "SELECT sync_id, object, external_id, tracking_id, sources, request_id, outcome, "
-                "attempts FROM pushes WHERE state = 'pending' AND (? IS NULL OR sync_id = ?) "
-                "AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due LIMIT 1",
-                (sync_id, sync_id, now),
+                "attempts, claimed_until, claimed_by FROM pushes "
+                "WHERE state = 'pending' AND sync_id = ?",
+                (sync_id,),
             ).fetchone()
-            if row is None:
+            if row is None or not _claimable(row[8], row[9], now):
                 return None
             db.execute(
-                "UPDATE pushes SET claimed_until = ? WHERE sync_id = ?",
-                (now + CLAIM_SECONDS, row[0]),
+                "UPDATE pushes SET claimed_until = ?, claimed_by = ? WHERE sync_id = ?",
+                (now + CLAIM_SECONDS, os.getpid(), row[0]),
             )
+            row = row[:8]
         keys = ("sync_id", "object", "external_id", "tracking_id", "sources", "request_id",
                 "outcome", "attempts")  # fmt: skip
         return dict(zip(keys, row, strict=True))
@@ -175,11 +178,14 @@ class BossInsightsState(SqliteState[BossInsightsFaults, FailRule]):
         return attempt
 
     def unclaimed_pending(self) -> list[str]:
+        """Pending pushes nobody is delivering: unclaimed, expired, or claimed by a dead process."""
+        now = time.time()
         with self._transaction() as db:
-            return [r[0] for r in db.execute(
-                "SELECT sync_id FROM pushes WHERE state = 'pending' AND "
-                "(claimed_until IS NULL OR claimed_until < ?) ORDER BY due", (time.time(),)
-            )]  # fmt: skip
+            rows = db.execute(
+                "SELECT sync_id, claimed_until, claimed_by FROM pushes WHERE state = 'pending' "
+                "ORDER BY due"
+            ).fetchall()
+        return [r[0] for r in rows if _claimable(r[1], r[2], now)]
 
     def rows(self, sql: str, *params: Any) -> list[tuple]:
         with self._transaction() as db:
@@ -192,8 +198,9 @@ class BossInsightsSandbox(http.ServedSandbox):
         self.state = BossInsightsState(Path(state_dir))
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
-        for sync_id in self.state.unclaimed_pending():  # left behind by a stopped process
-            self._deliver_later(sync_id, delay=0.0)
+        if config.webhook_url:  # an instance without a webhook (e.g. one inspecting) delivers none
+            for sync_id in self.state.unclaimed_pending():  # left behind by a stopped process
+                self._deliver_later(sync_id, delay=0.0)
 
     def app(self) -> http.App:
         router = Router()
@@ -369,6 +376,18 @@ class BossInsightsSandbox(http.ServedSandbox):
 
     def clear_faults(self) -> None:
         self.state.set_faults(BossInsightsFaults())
+
+
+def _claimable(claimed_until: float | None, claimed_by: int | None, now: float) -> bool:
+    if claimed_until is None or claimed_until < now:
+        return True
+    try:
+        os.kill(int(claimed_by or 0), 0)  # is the claiming process (on this machine) alive?
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _check(kind: str, value: Any) -> str | None:

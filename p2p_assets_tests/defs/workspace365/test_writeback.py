@@ -2,10 +2,6 @@
 warehouse -> `p2p-assets sync writeback` in its own process -> Workspace 365 sandbox over loopback
 HTTP, with the outbox in the real DuckDB file."""
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,48 +10,17 @@ import pytest
 from p2p_assets.defs.workspace365.assets import QUERY, TARGET
 from p2p_assets.lib.writeback.journal import Journal, journal_path
 from p2p_assets.sandbox.workspace365 import Workspace365Sandbox, Workspace365SandboxConfig
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "p2p_assets.cli", *args],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+from p2p_assets_tests.defs.writeback import clean_env, cli, fresh_data_dir, load_basware_warehouse
 
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse loaded from a small Basware sandbox tenant by `p2p-assets sync basware`."""
-    root = tmp_path_factory.mktemp("basware")
-    env = _env(root / "data")
-    env.update(
-        P2P_SANDBOX_BASWARE_INVOICES="40",
-        P2P_SANDBOX_BASWARE_INITIAL_DELTAS="1",
-        P2P_SANDBOX_BASWARE_DELTA_INTERVAL_SECONDS="0",
-    )
-    result = _cli(env, "sync", "basware")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root / "data" / "warehouse.duckdb"
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("BASWARE_", "VISMA_", "WORKSPACE365_", "BOSS_INSIGHTS_", "DAGSTER_", "P2P_")
-        )
-    }
-    env["P2P_DATA_DIR"] = str(data_dir)
-    return env
+    return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
 
 
 @pytest.fixture
 def data_dir(basware_warehouse: Path, tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copyfile(basware_warehouse, data / "warehouse.duckdb")
-    return data
+    return fresh_data_dir(basware_warehouse, tmp_path)
 
 
 def _sandbox(data: Path) -> Workspace365Sandbox:
@@ -80,7 +45,7 @@ def _outbox(data: Path) -> dict[str, tuple]:
 def test_every_exception_is_sent_once_and_a_second_run_sends_nothing(data_dir: Path) -> None:
     expected = _exceptions(data_dir)
     assert len(expected) > 5
-    first = _cli(_env(data_dir), "sync", "workspace365")
+    first = cli(clean_env(data_dir), "sync", "workspace365")
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"{len(expected)} sent now" in first.stdout
     created = _sandbox(data_dir).records()
@@ -89,7 +54,7 @@ def test_every_exception_is_sent_once_and_a_second_run_sends_nothing(data_dir: P
     assert {status for status, *_ in outbox.values()} == {"sent"}
     assert {r["id"] for r in created} == {int(remote) for _, remote, _ in outbox.values()}
 
-    second = _cli(_env(data_dir), "sync", "workspace365")
+    second = cli(clean_env(data_dir), "sync", "workspace365")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "0 sent now" in second.stdout
     assert len(_sandbox(data_dir).records()) == len(expected)
@@ -100,7 +65,7 @@ def test_a_field_error_from_workspace365_is_kept_with_the_field_and_message(data
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         # XAF is ISO 4217, so our validation lets it pass; the tenant does not support it.
         con.execute("UPDATE basware.ia_invoice SET CURRENCY_CODE = 'XAF' WHERE ID = ?", [victim])
-    result = _cli(_env(data_dir), "sync", "workspace365")
+    result = cli(clean_env(data_dir), "sync", "workspace365")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rejected 1" in result.stdout
     status, remote_id, field_errors = _outbox(data_dir)[victim]
@@ -112,7 +77,7 @@ def test_a_field_error_from_workspace365_is_kept_with_the_field_and_message(data
 
 def test_a_crash_after_the_vendor_accepted_never_creates_a_duplicate(data_dir: Path) -> None:
     expected = _exceptions(data_dir)
-    crashed = _cli({**_env(data_dir), "P2P_WRITEBACK_CRASH_AFTER_ACCEPTED": "3"},
+    crashed = cli({**clean_env(data_dir), "P2P_WRITEBACK_CRASH_AFTER_ACCEPTED": "3"},
                    "sync", "workspace365")  # fmt: skip
     assert crashed.returncode == 70  # died between Workspace 365's yes and our record of it
     # The send journal holds three claims, and outcomes for the first two only.
@@ -121,7 +86,7 @@ def test_a_crash_after_the_vendor_accepted_never_creates_a_duplicate(data_dir: P
     assert entries == ["sending", "sent", "sending", "sent", "sending"]
     assert len(_sandbox(data_dir).records()) == 3
 
-    resumed = _cli(_env(data_dir), "sync", "workspace365")
+    resumed = cli(clean_env(data_dir), "sync", "workspace365")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     # The crashed run no longer holds the write-back pool's slot.
     assert "of a crashed sync failed and freed its pool slots" in resumed.stdout

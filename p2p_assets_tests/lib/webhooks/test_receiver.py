@@ -14,7 +14,9 @@ import pytest
 
 from p2p_assets.lib.boss_insights.client import BossInsightsClient
 from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
+from p2p_assets.sandbox import http
 from p2p_assets.sandbox.boss_insights import BossInsightsConfig, BossInsightsSandbox
+from p2p_assets.sandbox.http import Request, Response, Router
 
 AUTH = ("p2p-webhooks", "sandbox-webhook-password")
 EVENT = {"event": "api_push_update", "requestId": "req-1", "domain": "x.myintranetapps.com",
@@ -64,6 +66,69 @@ def test_boss_insights_push_webhooks_arrive_once_each(receiver, tmp_path: Path) 
     events = store.since(0)
     assert sorted(e[3]["data"]["trackingId"] for e in events) == ["trk-0", "trk-1", "trk-2"]
     assert {e[3]["data"]["syncId"] for e in events} == {w.sync_id for w in written}
+
+
+class AnswerLosingProxy:
+    """Forwards each delivery to the receiver, but cuts the connection before the first `losses`
+    answers reach Boss Insights: the events were stored, and Boss Insights must retry."""
+
+    def __init__(self, upstream: str, losses: int):
+        self.upstream = upstream
+        self.losses = losses
+        self.forwarded = 0
+
+    def app(self) -> Router:
+        router = Router()
+        router.add("POST", "/", self.forward)
+        return router
+
+    def forward(self, request: Request) -> Response:
+        answer = httpx.post(self.upstream, content=request.body, headers={
+            "Authorization": request.headers["authorization"],
+            "Content-Type": "application/json",
+        })  # fmt: skip
+        self.forwarded += 1
+        response = Response(status=answer.status_code, body=answer.content)
+        if self.forwarded <= self.losses:
+            response.drop_after = 0  # the 200 never arrives complete
+        return response
+
+
+def test_a_webhook_boss_insights_delivers_three_more_times_is_stored_once(
+    receiver, tmp_path: Path
+) -> None:
+    store, url = receiver
+    proxy = AnswerLosingProxy(url, losses=3)
+    with http.serve(proxy.app()) as proxied:
+        config = BossInsightsConfig(webhook_url=f"{proxied}/", retry_delay_seconds=0.01)
+        sandbox = BossInsightsSandbox(config, tmp_path / "boss")
+        with sandbox.serve() as api, BossInsightsClient(
+            api, config.username, config.password, config.account_key
+        ) as client:  # fmt: skip
+            client.write("/api/vendors", {"external_id": "S-1", "name": "V"}, "trk-r")
+            assert sandbox.drain()
+    attempts = sandbox.webhook_attempts()
+    assert len(attempts) == 4 and attempts[-1]["status"] == "200"  # delivered, then retried 3x
+    assert len({a["requestId"] for a in attempts}) == 1
+    events = store.since(0)
+    assert [e[3]["data"]["trackingId"] for e in events] == ["trk-r"]  # stored once
+
+
+def test_boss_insights_with_wrong_webhook_credentials_stores_nothing(
+    receiver, tmp_path: Path
+) -> None:
+    store, url = receiver
+    config = BossInsightsConfig(webhook_url=url, webhook_password="not-the-password",
+                                retry_delay_seconds=0.01)  # fmt: skip
+    sandbox = BossInsightsSandbox(config, tmp_path / "boss")
+    with sandbox.serve() as api, BossInsightsClient(
+        api, config.username, config.password, config.account_key
+    ) as client:  # fmt: skip
+        client.write("/api/vendors", {"external_id": "S-1", "name": "V"}, "trk-w")
+        assert sandbox.drain()
+    assert [a["status"] for a in sandbox.webhook_attempts()] == ["401"] * 4
+    assert sandbox.pushes()[0]["state"] == "given_up"
+    assert store.since(0) == []
 
 
 def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
