@@ -64,6 +64,18 @@ def test_writeback_definitions():
     checks = {
         (c.asset_key.to_user_string(), c.name) for c in repository.asset_graph.asset_check_keys
     }
-    assert ("workspace365/invoice_exceptions", "no_record_was_rejected") in checks
-    assert defs.resolve_job_def("workspace365_writeback_job") is not None
-    assert "workspace365" in repository.get_top_level_resources()
+    assert {
+        "boss_insights/vendors", "boss_insights/payable_invoices", "boss_insights/sync_events",
+    } <= keys  # fmt: skip
+    for asset in ("workspace365/invoice_exceptions", "boss_insights/vendors",
+                  "boss_insights/payable_invoices"):  # fmt: skip
+        assert (asset, "no_record_was_rejected") in checks
+    for job in ("workspace365_writeback_job", "boss_insights_writeback_job"):
+        assert defs.resolve_job_def(job) is not None
+    sensor = defs.resolve_sensor_def("boss_insights_webhook_sensor")
+    assert sensor.job_name == "boss_insights_sync_events_job"
+    assert {"workspace365", "boss_insights"} <= set(repository.get_top_level_resources())
+    # Invoices go after their vendors: the CDM refuses an invoice whose vendor it does not have.
+    graph = repository.asset_graph
+    invoices = dg.AssetKey(["boss_insights", "payable_invoices"])
+    assert dg.AssetKey(["boss_insights", "vendors"]) in graph.get(invoices).parent_keys
