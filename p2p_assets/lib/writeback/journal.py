@@ -73,7 +73,8 @@ class Journal:
         )  # fmt: skip
 
     def claim(self, target: str, key: str, tracking_id: str) -> None:
-        """Committed before the call that sends the record."""
+        """Committed and on disk (fsync) before the call that sends the record."""
+        self._db.execute("PRAGMA synchronous=FULL")
         self._add(target, key, tracking_id, "sending")
 
     def settle(
@@ -88,7 +89,10 @@ class Journal:
         error: str | None = None,
         field_errors: Mapping[str, str] | None = None,
     ) -> None:
-        """How the call for the record ended."""
+        """How the call for the record ended. Committed without its own fsync: an outcome lost to
+        a power cut leaves the claim alone, which means `uncertain`, the safe reading; the next
+        claim's fsync makes it durable anyway (SQLite's WAL keeps commits in order)."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._add(
             target, key, tracking_id, status, remote_id=remote_id, sync_id=sync_id, error=error,
             field_errors=json.dumps(dict(field_errors)) if field_errors else None,
