@@ -4,6 +4,7 @@ holding at least the token signing key."""
 
 import contextlib
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,33 @@ class SqliteState(Generic[FaultsT, RuleT]):
             db.execute("COMMIT")
         finally:
             db.close()
+
+    def _create(self, schema: str, **meta: str) -> None:
+        """Create `schema`'s tables (one statement at a time: executescript() would commit our
+        IMMEDIATE transaction) and the `meta` rows a new state starts with: a signing key, no
+        faults, and `meta`."""
+        with self._transaction() as db:
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            rows = {"signing_key": secrets.token_hex(32), "faults": "{}", **meta}
+            db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", rows.items())
+
+    # -- counters (for states whose schema has `counters (name TEXT PRIMARY KEY, n INTEGER)`) ----
+    def _bump(self, db: sqlite3.Connection, name: str, by: int = 1) -> int:
+        db.execute(
+            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + ?",
+            (name, by, by),
+        )
+        return db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()[0]
+
+    def bump(self, name: str, by: int = 1) -> int:
+        with self._transaction() as db:
+            return self._bump(db, name, by)
+
+    def counters(self) -> dict[str, int]:
+        with self._transaction() as db:
+            return dict(db.execute("SELECT name, n FROM counters ORDER BY name").fetchall())
 
     def _meta(self, db: sqlite3.Connection, key: str) -> str:
         return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]

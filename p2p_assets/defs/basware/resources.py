@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from p2p_assets import settings
+from p2p_assets.defs.env import env_var
 from p2p_assets.lib.basware import BaswareClient, basware_auth
 
 _sandbox_lock = threading.Lock()
@@ -84,15 +85,12 @@ def sandbox_url() -> str:
 def basware_resource_from_env() -> BaswareResource:
     """The resource as configured by the environment; secrets stay `dg.EnvVar`s (never shown)."""
 
-    def env(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if os.environ.get(name) else None
-
     return BaswareResource(
-        api_url=env("BASWARE_API_URL"),
-        token_url=env("BASWARE_TOKEN_URL"),
-        client_id=env("BASWARE_CLIENT_ID"),
-        client_secret=env("BASWARE_CLIENT_SECRET"),
-        username=env("BASWARE_USERNAME"),
-        password=env("BASWARE_PASSWORD"),
+        api_url=env_var("BASWARE_API_URL"),
+        token_url=env_var("BASWARE_TOKEN_URL"),
+        client_id=env_var("BASWARE_CLIENT_ID"),
+        client_secret=env_var("BASWARE_CLIENT_SECRET"),
+        username=env_var("BASWARE_USERNAME"),
+        password=env_var("BASWARE_PASSWORD"),
         **({"scopes": os.environ["BASWARE_SCOPES"]} if os.environ.get("BASWARE_SCOPES") else {}),
     )

@@ -159,27 +159,27 @@ def _send(
     journal: Journal,
     queue: list[outbox.Outgoing],
 ) -> int:
-    sent = 0
     with boss_insights.get_client() as client:
-        for item in queue:
-            journal.claim(spec.target, item.key, item.tracking_id)
+
+        def write(item: outbox.Outgoing) -> outbox.Outcome:
             try:
                 written = client.write(path, item.payload, item.tracking_id)
             except BossInsightsRejectedError as exc:
-                result = {"status": "rejected", "error": str(exc),
-                          "field_errors": exc.field_errors}  # fmt: skip
+                return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
             except BossInsightsUncertainError as exc:  # its webhook, if any, will tell
-                result = {"status": "uncertain", "error": str(exc)}
+                return outbox.Outcome("uncertain", error=str(exc))
             except BossInsightsError as exc:  # not written (refused credentials, unreachable)
-                journal.settle(spec.target, item.key, item.tracking_id, "failed", error=str(exc))
-                raise dg.Failure(f"Boss Insights write-back of {spec.name} stopped: {exc}") from exc
-            else:
-                sent += 1
-                outbox.crash_for_tests(sent)
-                remote = written.body.get("id") if isinstance(written.body, dict) else None
-                result = {"status": "sent", "sync_id": written.sync_id,
-                          "remote_id": str(remote) if remote is not None else None}  # fmt: skip
-            journal.settle(spec.target, item.key, item.tracking_id, **result)
+                raise outbox.StopSending(
+                    f"Boss Insights write-back of {spec.name} stopped: {exc}"
+                ) from exc
+            remote = written.body.get("id") if isinstance(written.body, dict) else None
+            remote_id = str(remote) if remote is not None else None
+            return outbox.Outcome("sent", sync_id=written.sync_id, remote_id=remote_id)
+
+        try:
+            sent = outbox.send_pending(journal, spec.target, queue, write)
+        except outbox.StopSending as exc:
+            raise dg.Failure(str(exc)) from exc
     context.log.info("Boss Insights: %d %s record(s) written", sent, spec.obj)
     return sent
 

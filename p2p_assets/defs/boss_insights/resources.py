@@ -22,6 +22,7 @@ import dagster as dg
 from pydantic import Field
 
 from p2p_assets import settings
+from p2p_assets.defs.env import env_var
 from p2p_assets.lib.boss_insights.client import BossInsightsClient, BossInsightsError
 
 if TYPE_CHECKING:
@@ -130,17 +131,14 @@ def sandbox_endpoint() -> tuple[str, "BossInsightsSandbox"]:
 
 
 def boss_insights_resource_from_env() -> BossInsightsResource:
-    def env(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if os.environ.get(name) else None
-
     def plain(name: str) -> str | None:
         return os.environ.get(name) or None
 
     return BossInsightsResource(
-        url=env("BOSS_INSIGHTS_URL"),
-        username=env("BOSS_INSIGHTS_USERNAME"),
-        password=env("BOSS_INSIGHTS_PASSWORD"),
-        account_key=env("BOSS_INSIGHTS_ACCOUNT_KEY"),
+        url=env_var("BOSS_INSIGHTS_URL"),
+        username=env_var("BOSS_INSIGHTS_USERNAME"),
+        password=env_var("BOSS_INSIGHTS_PASSWORD"),
+        account_key=env_var("BOSS_INSIGHTS_ACCOUNT_KEY"),
         vendor_path=plain("BOSS_INSIGHTS_VENDOR_PATH"),
         payable_invoice_path=plain("BOSS_INSIGHTS_PAYABLE_INVOICE_PATH"),
         push=(plain("BOSS_INSIGHTS_PUSH") or "true").lower() not in ("0", "false", "no"),

@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from p2p_assets import settings
+from p2p_assets.defs.env import env_var
 from p2p_assets.lib.visma import (
     CURRENT_URL,
     LEGACY_TOKEN_URL,
@@ -137,14 +138,11 @@ def sandbox_url() -> "tuple[str, VismaSandboxConfig]":
 def visma_resource_from_env() -> VismaResource:
     """The resource as configured by the environment; secrets stay `dg.EnvVar`s (never shown)."""
 
-    def env(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if os.environ.get(name) else None
-
     return VismaResource(
-        api_url=env("VISMA_API_URL"),
-        token_url=env("VISMA_TOKEN_URL"),
-        client_id=env("VISMA_CLIENT_ID"),
-        client_secret=env("VISMA_CLIENT_SECRET"),
-        tenant_id=env("VISMA_TENANT_ID"),
+        api_url=env_var("VISMA_API_URL"),
+        token_url=env_var("VISMA_TOKEN_URL"),
+        client_id=env_var("VISMA_CLIENT_ID"),
+        client_secret=env_var("VISMA_CLIENT_SECRET"),
+        tenant_id=env_var("VISMA_TENANT_ID"),
         plan=os.environ.get("VISMA_PLAN") or "continuous",
     )

@@ -91,25 +91,23 @@ def _send(
     journal: Journal,
     queue: list[outbox.Outgoing],
 ) -> int:
-    sent = 0
     with workspace365.get_client() as client:
-        for item in queue:
-            journal.claim(TARGET, item.key, item.tracking_id)
+
+        def create(item: outbox.Outgoing) -> outbox.Outcome:
             try:
                 record_id = client.create_record(APP, item.payload)
             except Workspace365RejectedError as exc:
-                result = {"status": "rejected", "error": str(exc),
-                          "field_errors": exc.field_errors}  # fmt: skip
+                return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
             except Workspace365UncertainError as exc:
-                result = {"status": "uncertain", "error": str(exc)}
+                return outbox.Outcome("uncertain", error=str(exc))
             except Workspace365Error as exc:
-                journal.settle(TARGET, item.key, item.tracking_id, "failed", error=str(exc))
-                raise dg.Failure(f"Workspace 365 write-back stopped: {exc}") from exc
-            else:
-                sent += 1
-                outbox.crash_for_tests(sent)  # the test hook: die between yes and our record
-                result = {"status": "sent", "remote_id": str(record_id)}
-            journal.settle(TARGET, item.key, item.tracking_id, **result)
+                raise outbox.StopSending(f"Workspace 365 write-back stopped: {exc}") from exc
+            return outbox.Outcome("sent", remote_id=str(record_id))
+
+        try:
+            sent = outbox.send_pending(journal, TARGET, queue, create)
+        except outbox.StopSending as exc:
+            raise dg.Failure(str(exc)) from exc
     context.log.info("Workspace 365: %d record(s) created", sent)
     return sent
 

@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from p2p_assets import settings
+from p2p_assets.defs.env import env_var
 from p2p_assets.lib.workspace365.client import Workspace365Client
 
 _sandbox_lock = threading.Lock()
@@ -59,12 +60,9 @@ def sandbox_url() -> str:
 
 
 def workspace365_resource_from_env() -> Workspace365Resource:
-    def env(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if os.environ.get(name) else None
-
     return Workspace365Resource(
-        url=env("WORKSPACE365_URL"),
+        url=env_var("WORKSPACE365_URL"),
         environment=os.environ.get("WORKSPACE365_ENVIRONMENT") or "p2p",
-        token=env("WORKSPACE365_TOKEN"),
+        token=env_var("WORKSPACE365_TOKEN"),
         language=os.environ.get("WORKSPACE365_LANGUAGE") or None,
     )

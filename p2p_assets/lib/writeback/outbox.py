@@ -23,7 +23,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -206,6 +206,45 @@ def rejections(con: duckdb.DuckDBPyConnection, target: str, limit: int = 5) -> l
         {"record": r[0], "error": r[1], "field_errors": json.loads(r[2]) if r[2] else None}
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one vendor call ended: `sent`, `rejected` or `uncertain`."""
+
+    status: str
+    remote_id: str | None = None
+    sync_id: str | None = None
+    error: str | None = None
+    field_errors: Mapping[str, str] | None = None
+
+
+class StopSending(Exception):
+    """The vendor cannot take any record now (credentials refused, unreachable): the record in
+    hand is `failed` (retried next time) and the run stops."""
+
+
+def send_pending(
+    journal: Journal, target: str, queue: Sequence[Outgoing], send: Callable[[Outgoing], Outcome]
+) -> int:
+    """Send each queued record: claimed in the journal before `send`, its outcome journalled
+    after. Returns how many the vendor accepted."""
+    sent = 0
+    for item in queue:
+        journal.claim(target, item.key, item.tracking_id)
+        try:
+            outcome = send(item)
+        except StopSending as exc:
+            journal.settle(target, item.key, item.tracking_id, "failed", error=str(exc))
+            raise
+        if outcome.status == "sent":
+            sent += 1
+            crash_for_tests(sent)
+        journal.settle(
+            target, item.key, item.tracking_id, outcome.status, remote_id=outcome.remote_id,
+            sync_id=outcome.sync_id, error=outcome.error, field_errors=outcome.field_errors,
+        )  # fmt: skip
+    return sent
 
 
 def crash_for_tests(accepted: int) -> None:

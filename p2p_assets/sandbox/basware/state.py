@@ -7,7 +7,6 @@ download counts and the current faults.
 """
 
 import json
-import secrets
 import time
 from pathlib import Path
 
@@ -32,16 +31,7 @@ class SandboxState(SqliteState[BaswareFaults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
-        with self._transaction() as db:
-            # One statement at a time: executescript() would commit our IMMEDIATE transaction.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('created_at', ?), ('signing_key', ?),"
-                " ('manual_deltas', '0'), ('faults', '{}')",
-                (repr(time.time()), secrets.token_hex(32)),
-            )
+        self._create(_SCHEMA, created_at=repr(time.time()), manual_deltas="0")
 
     # -- identity -------------------------------------------------------------------------------
     def created_at(self) -> float:

@@ -20,7 +20,6 @@ import base64
 import hmac
 import json
 import os
-import secrets
 import threading
 import time
 import uuid
@@ -71,25 +70,7 @@ class BossInsightsState(SqliteState[BossInsightsFaults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
-        with self._transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
-                (secrets.token_hex(32),),
-            )
-
-    def bump(self, name: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET n = n + 1",
-                (name,),
-            )
-
-    def counters(self) -> dict[str, int]:
-        with self._transaction() as db:
-            return dict(db.execute("SELECT name, n FROM counters").fetchall())
+        self._create(_SCHEMA)
 
     def take(self, key: str) -> Any:
         """Consume one of the fault `key` (a count, or the first rule of a list), if any is left."""

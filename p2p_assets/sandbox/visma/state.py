@@ -7,8 +7,6 @@ client's last call and calls in flight, and open resumable uploads.
 """
 
 import json
-import secrets
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -48,30 +46,7 @@ class VismaState(SqliteState[VismaFaults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
-        with self._transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
-                (secrets.token_hex(32),),
-            )
-
-    # -- counters -------------------------------------------------------------------------------
-    def _bump(self, db: sqlite3.Connection, name: str, by: int = 1) -> int:
-        db.execute(
-            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + ?",
-            (name, by, by),
-        )
-        return db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()[0]
-
-    def bump(self, name: str, by: int = 1) -> int:
-        with self._transaction() as db:
-            return self._bump(db, name, by)
-
-    def counters(self) -> dict[str, int]:
-        with self._transaction() as db:
-            return dict(db.execute("SELECT name, n FROM counters ORDER BY name").fetchall())
+        self._create(_SCHEMA)
 
     def take_auth_quota(self, month: str, quota: int) -> bool:
         """Count one authentication call; False (and not counted as issued) over the quota."""

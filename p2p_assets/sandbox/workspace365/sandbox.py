@@ -8,7 +8,6 @@ as the manual documents (401, 403, 404, 400 with `globalError`/`fieldErrors`, Du
 """
 
 import json
-import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,27 +40,10 @@ class Workspace365State(SqliteState[Workspace365Faults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
+        self._create(_SCHEMA)
         with self._transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('signing_key', ?), ('faults', '{}')",
-                (secrets.token_hex(32),),
-            )
             # Workspace 365 ids are 32-bit integers that do not start at 1.
             db.execute("INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('records', 1000)")
-
-    def bump(self, name: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET n = n + 1",
-                (name,),
-            )
-
-    def counters(self) -> dict[str, int]:
-        with self._transaction() as db:
-            return dict(db.execute("SELECT name, n FROM counters").fetchall())
 
     def create(self, environment: str, app: str, body: str) -> int:
         with self._transaction() as db:
@@ -70,10 +52,7 @@ class Workspace365State(SqliteState[Workspace365Faults, FailRule]):
                 (environment, app, body),
             )
             record_id = cursor.lastrowid
-            db.execute(
-                "INSERT INTO counters VALUES ('created', 1) "
-                "ON CONFLICT(name) DO UPDATE SET n = n + 1"
-            )
+            self._bump(db, "created")
         assert record_id is not None
         return record_id
 
