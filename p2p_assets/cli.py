@@ -6,6 +6,8 @@ p2p-assets sync [basware] [visma] [writeback]   load what is new, then write bac
 p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma, workspace365,
                                     boss_insights) on a loopback port
 p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into data/webhooks/
+p2p-assets basware redownload ID F   spend the last download of a file (a person's decision)
+p2p-assets warehouse sources|adopt   where each vendor's data in the warehouse came from
 """
 
 import argparse
@@ -16,10 +18,28 @@ import shutil
 import sys
 from pathlib import Path
 
-from p2p_assets import settings
+from p2p_assets import live, settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENDORS = ("basware", "visma", "writeback")
+# What each `sync` argument touches, as `p2p_assets.live` names the vendors.
+TOUCHES = {
+    "basware": ("basware",),
+    "visma": ("visma",),
+    "writeback": ("workspace365", "boss_insights"),
+    "workspace365": ("workspace365",),
+    "boss_insights": ("boss_insights",),
+}
+CONFIGURATION_ERROR = 2
+
+
+def configuration_problems(keys: tuple[str, ...]) -> list[str]:
+    """Every incomplete or unsafe live configuration among `keys`, printed before anything runs:
+    a vendor never starts half-configured, and never falls back to its sandbox."""
+    problems = live.configuration_errors(keys)
+    for problem in problems:
+        print(f"p2p-assets: {problem}", file=sys.stderr, flush=True)
+    return problems
 
 
 def prepare_dagster_home() -> Path:
@@ -36,7 +56,10 @@ def prepare_dagster_home() -> Path:
     return home
 
 
-def sync(vendors: list[str], verbose: bool = False) -> int:
+def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) -> int:
+    """Run each vendor's sync; 0 when all succeeded, 1 when one failed, 2 for a configuration
+    error (nothing ran). `explicit`: the vendors were named, so one not configured is an error;
+    otherwise (everything) it is skipped."""
     import dagster as dg
 
     from p2p_assets.definitions import defs
@@ -47,7 +70,7 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
         sync_visma,
         sync_writeback,
     )
-    from p2p_assets.lib.visma.locks import file_lock
+    from p2p_assets.lib.locks import file_lock
 
     home = prepare_dagster_home()
     ok = True
@@ -61,14 +84,34 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
     if unknown:
         known = ", ".join([*VENDORS, *WRITEBACK_JOBS])
         raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {known}")
+    if configuration_problems(tuple(key for v in vendors for key in TOUCHES[v])):
+        return CONFIGURATION_ERROR
+    runs = []
+    for vendor in vendors:
+        targets = tuple(k for k in TOUCHES[vendor] if live.mode_from_env(k) is not live.Mode.OFF)
+        if targets:
+            runs.append((vendor, targets))
+            continue
+        spec = live.VENDORS[TOUCHES[vendor][0]]
+        if explicit:
+            print(
+                f"p2p-assets: {vendor} is not configured: another vendor is live, so it does not "
+                f"fall back to its sandbox; set {spec.describe_required()}",
+                file=sys.stderr,
+            )
+            return CONFIGURATION_ERROR
+        print(f"{vendor}: not configured (another vendor is live); skipped", flush=True)
     # One headless sync at a time: holding this lock, any run an earlier sync left `STARTED` is
     # known dead (its process crashed), and the pool slots it held can be freed.
     with file_lock(home / "p2p-assets-sync.lock"), dg.DagsterInstance.get() as instance:
         for run_id in recover_abandoned_runs(instance):
             print(f"Marked run {run_id} of a crashed sync failed and freed its pool slots")
-        for vendor in vendors:
+        for vendor, targets in runs:
+            run = syncs[vendor]
+            if vendor == "writeback":
+                run = functools.partial(sync_writeback, targets=targets)
             try:
-                report = syncs[vendor](defs, instance, log_level="INFO" if verbose else "WARNING")
+                report = run(defs, instance, log_level="INFO" if verbose else "WARNING")
             except Exception as exc:  # one vendor down must not stop the others
                 print(f"{vendor}: FAILED before loading anything: {exc}", flush=True)
                 ok = False
@@ -79,10 +122,12 @@ def sync(vendors: list[str], verbose: bool = False) -> int:
 
 
 def dev(port: int, skip_sync: bool) -> int:
+    if configuration_problems(tuple(live.VENDORS)):
+        return CONFIGURATION_ERROR
     home = prepare_dagster_home()
     if not skip_sync:
         print("Loading what is new before the UI starts (p2p-assets sync) ...", flush=True)
-        if sync(list(VENDORS)):
+        if sync(list(VENDORS), explicit=False):
             print("Some extracts failed; the UI shows why.", flush=True)
     print(f"Dagster UI on http://127.0.0.1:{port} (instance in {home})", flush=True)
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
@@ -191,13 +236,22 @@ def serve_boss_insights_sandbox(host: str, port: int) -> int:
 def serve_webhooks(host: str, port: int) -> int:
     from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
 
+    username = os.environ.get("P2P_WEBHOOK_USERNAME")
+    password = os.environ.get("P2P_WEBHOOK_PASSWORD")
+    missing = [
+        n
+        for n, v in (("P2P_WEBHOOK_USERNAME", username), ("P2P_WEBHOOK_PASSWORD", password))
+        if not v
+    ]
+    if missing:
+        print(
+            f"p2p-assets: the webhook receiver needs {' and '.join(missing)}: the Basic "
+            "credentials the vendor must send (configure the same in its portal)",
+            file=sys.stderr,
+        )
+        return CONFIGURATION_ERROR
     store = EventStore(settings.webhook_store())
-    server = WebhookServer(
-        (host, port),
-        store,
-        os.environ.get("P2P_WEBHOOK_USERNAME", ""),
-        os.environ.get("P2P_WEBHOOK_PASSWORD", ""),
-    )
+    server = WebhookServer((host, port), store, username or "", password or "")
     bound_host, bound_port = server.server_address[:2]
     print(
         f"Webhook receiver on http://{bound_host}:{bound_port} storing into {store.path}",
@@ -237,6 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="default " + ", ".join(f"{p} ({v})" for v, p in SANDBOX_PORTS.items()),
     )
+    basware_parser = commands.add_parser("basware", help="Basware maintenance by a person")
+    basware_commands = basware_parser.add_subparsers(dest="basware_command", required=True)
+    redownload_parser = basware_commands.add_parser(
+        "redownload", help="spend the last download of files of an extract, then load it"
+    )
+    redownload_parser.add_argument("extract_id")
+    redownload_parser.add_argument("files", nargs="+", metavar="file")
+    warehouse_parser = commands.add_parser("warehouse", help="where the warehouse's data came from")
+    warehouse_commands = warehouse_parser.add_subparsers(dest="warehouse_command", required=True)
+    warehouse_commands.add_parser("sources", help="show each vendor's recorded source")
+    adopt_parser = warehouse_commands.add_parser(
+        "adopt", help="record the configured source as that of the vendor's existing data"
+    )
+    adopt_parser.add_argument("vendor", choices=tuple(live.VENDORS))
     webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
     webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
     receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
@@ -251,9 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev":
         return dev(args.port, args.no_sync)
     if args.command == "sync":
-        return sync(args.vendors or list(VENDORS), args.verbose)
+        return sync(args.vendors or list(VENDORS), args.verbose, explicit=bool(args.vendors))
     if args.command == "webhooks":
         return serve_webhooks(args.host, args.port)
+    if args.command in ("basware", "warehouse"):
+        from p2p_assets import maintenance
+
+        if args.command == "basware":
+            return maintenance.redownload_basware(args.extract_id, args.files, verbose=args.verbose)
+        if args.warehouse_command == "adopt":
+            return maintenance.adopt(args.vendor)
+        return maintenance.list_sources()
     port = args.port or SANDBOX_PORTS[args.vendor]
     return serve_sandbox(args.vendor, args.host, port)
 

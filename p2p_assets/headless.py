@@ -9,18 +9,15 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from p2p_assets import settings
 from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
-from p2p_assets.defs.basware.resources import basware_resource_from_env
-from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name
-from p2p_assets.defs.visma.resources import visma_resource_from_env
-from p2p_assets.defs.visma.sensors import register
+from p2p_assets.defs.basware.sensors import WAITING, plan_extracts
+from p2p_assets.defs.resources import configured
+from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name, partitions_for
+from p2p_assets.defs.visma.sensors import plan_listing
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.lib.basware import in_extract_order
 from p2p_assets.lib.basware.loader import warehouse_table
 from p2p_assets.lib.basware.tables import CURRENT_SCHEMA
 from p2p_assets.lib.visma.discovery import list_available
-from p2p_assets.lib.visma.landing import catalogued
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
 
 log = logging.getLogger(__name__)
@@ -41,10 +38,15 @@ class BaswareSyncReport:
     new_records: dict[str, int] = field(default_factory=dict)
     current_rows: dict[str, int] = field(default_factory=dict)
     definition_error: str | None = None
+    refused: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
-        return self.definition_error is None and all(o.success for o in self.outcomes)
+        return (
+            self.definition_error is None
+            and not self.refused
+            and all(o.success for o in self.outcomes)
+        )
 
     def render(self) -> str:
         loaded = [o for o in self.outcomes if o.success]
@@ -60,6 +62,8 @@ class BaswareSyncReport:
                 lines.append(f"  {table:<28}{self.new_records.get(table, 0):>14}{rows:>15}")
         if self.definition_error:
             lines.append(f"  FAILED table definition: {self.definition_error}")
+        for message in self.refused:
+            lines.append(f"  REFUSED {message}")
         for outcome in failed:
             lines.append(f"  FAILED {outcome.extract_type} {outcome.extract_id}: {outcome.error}")
         return "\n".join(lines)
@@ -75,22 +79,22 @@ def sync_basware(
     """
     report = BaswareSyncReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    with basware_resource_from_env().get_client() as client:
-        extracts = in_extract_order(client.list_extracts())
+    with configured("basware").get_client() as client:
+        listing = client.extract_listing(WAITING)
     partitions = basware_extract_partitions.name or ""
-    known = set(instance.get_dynamic_partitions(partitions))
-    new_ids = [e.id for e in extracts if e.id not in known]
-    if new_ids:
-        instance.add_dynamic_partitions(partitions, new_ids)
+    plan = plan_extracts(listing, instance.get_dynamic_partitions(partitions))
+    report.refused = plan.refused
+    if plan.new_partitions:
+        instance.add_dynamic_partitions(partitions, plan.new_partitions)
 
     definition = defs.resolve_job_def("basware_table_definition_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=run_config
     )
     if not definition.success:
-        report.definition_error = _failure_message(definition)
+        report.definition_error = failure_message(definition)
 
     job = defs.resolve_job_def("basware_extract_job")
-    for extract in [e for e in extracts if e.processing_status == "WaitingForExport"]:
+    for extract in plan.to_load:
         log.info("syncing Basware %s extract %s", extract.type, extract.id)
         result = job.execute_in_process(
             instance=instance,
@@ -106,7 +110,7 @@ def sync_basware(
                 value = materialization.metadata.get("downloaded_now")
                 outcome.downloaded = int(getattr(value, "value", 0) or 0)
         if not result.success:
-            outcome.error = _failure_message(result)
+            outcome.error = failure_message(result)
         report.outcomes.append(outcome)
 
     _summarise_warehouse(report, [o.extract_id for o in report.outcomes if o.success])
@@ -152,7 +156,7 @@ def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     return [run.run_id for run in abandoned]
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE" or not event.step_failure_data:
             continue
@@ -212,35 +216,32 @@ def sync_visma(
     """List every subscribed business type, register the files, load each new one oldest first."""
     report = VismaSyncReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    with visma_resource_from_env().get_client() as client:
+    with configured("visma").get_client() as client:
         listing = list_available(client, SUBSCRIPTIONS)
-    report.listing_errors = dict(listing.errors)
-    for request in register(listing, instance):
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    for type_id in listing.files:
-        to_load = listing.to_load(type_id, catalogued(settings.landing_dir("visma"), type_id))
-        skipped = len(listing.files[type_id]) - len(to_load)
-        if skipped:
-            report.skipped_snapshots[type_id] = skipped
+    plan = plan_listing(listing, instance)
+    report.listing_errors = plan.errors
+    report.skipped_snapshots = plan.skipped_snapshots
+    for type_id, keys in plan.new_partitions.items():
+        instance.add_dynamic_partitions(partitions_for(type_id).name or "", keys)
+    for type_id, file in plan.to_load:
         job = defs.resolve_job_def(job_name(type_id))
-        for file in to_load:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=file.file_id,
-                raise_on_error=False,
-                run_config=run_config,
-                tags={"p2p_assets/trigger": "p2p-assets sync"},
-            )
-            outcome = FileOutcome(type_id, file.file_id, file.file_name, result.success)
-            for event in result.get_asset_materialization_events():
-                materialization = event.step_materialization_data.materialization
-                if materialization.asset_key == asset_key(type_id):
-                    metadata = materialization.metadata
-                    outcome.downloaded = bool(getattr(metadata.get("downloaded_now"), "value", 0))
-                    outcome.records = int(getattr(metadata.get("records"), "value", 0) or 0)
-            if not result.success:
-                outcome.error = _failure_message(result)
-            report.outcomes.append(outcome)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=file.file_id,
+            raise_on_error=False,
+            run_config=run_config,
+            tags={"p2p_assets/trigger": "p2p-assets sync"},
+        )
+        outcome = FileOutcome(type_id, file.file_id, file.file_name, result.success)
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key == asset_key(type_id):
+                metadata = materialization.metadata
+                outcome.downloaded = bool(getattr(metadata.get("downloaded_now"), "value", 0))
+                outcome.records = int(getattr(metadata.get("records"), "value", 0) or 0)
+        if not result.success:
+            outcome.error = failure_message(result)
+        report.outcomes.append(outcome)
     return report
 
 
@@ -298,7 +299,7 @@ def sync_writeback(
             tags={"p2p_assets/trigger": "p2p-assets sync"},
         )
         if not result.success:
-            report.failures[job_name_] = _failure_message(result)
+            report.failures[job_name_] = failure_message(result)
         for event in result.get_asset_materialization_events():
             materialization = event.step_materialization_data.materialization
             report.assets[materialization.asset_key.to_user_string()] = {

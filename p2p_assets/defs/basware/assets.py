@@ -5,6 +5,7 @@ only then acknowledges the extract upstream. See README.md in this folder.
 """
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -12,16 +13,28 @@ import duckdb
 from p2p_assets import settings
 from p2p_assets.defs.basware.resources import BaswareResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.lib.basware import Extract
-from p2p_assets.lib.basware.landing import MANIFEST, LandedExtract, land_extract, reject_file
+from p2p_assets.lib.basware import BaswareError, Extract
+from p2p_assets.lib.basware.landing import (
+    MANIFEST,
+    LandedExtract,
+    land_extract,
+    read_landed,
+    reject_file,
+    verify_checksums,
+)
 from p2p_assets.lib.basware.loader import (
+    BaswareExtractError,
     BaswareFileError,
     TableLoad,
     load_extract,
+    table_order,
     warehouse_table,
 )
+from p2p_assets.lib.basware.models import table_name_problem
 from p2p_assets.lib.basware.registry import loaded_tables, mark_acknowledged
 from p2p_assets.lib.basware.tables import ALL_TABLES, PRO_TABLES, TABLE_DESCRIPTIONS
+from p2p_assets.lib.locks import write_private_atomically
+from p2p_assets.lib.warehouse import sources
 from p2p_assets.lib.warehouse.connection import transaction
 
 basware_extract_partitions = dg.DynamicPartitionsDefinition(name="basware_extract")
@@ -34,6 +47,29 @@ ACKNOWLEDGEMENT = dg.AssetKey(["basware", "extract_acknowledgement"])
 
 def table_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["basware", warehouse_table(table)])
+
+
+def _tables_file() -> Path:
+    return settings.data_dir() / "basware" / "tables.json"
+
+
+def known_tables() -> tuple[str, ...]:
+    """The tables with an asset: the documented ones, and any table Basware added that its table
+    definition or an extract has shown us (kept in `{P2P_DATA_DIR}/basware/tables.json`), so a
+    new table becomes an asset when the definitions load next."""
+    try:
+        seen = json.loads(_tables_file().read_text())
+    except (OSError, ValueError):
+        seen = []
+    extra = {t for t in seen if isinstance(t, str) and not table_name_problem(t)}
+    return tuple(sorted(set(ALL_TABLES) | extra, key=table_order))
+
+
+def remember_tables(tables: set[str]) -> None:
+    new = {t for t in tables if not table_name_problem(t)} - set(known_tables())
+    if new:
+        extra = sorted((set(known_tables()) - set(ALL_TABLES)) | new, key=table_order)
+        write_private_atomically(_tables_file(), json.dumps(extra).encode())
 
 
 @dg.asset(
@@ -52,12 +88,22 @@ def basware_extract_files(
     fetched again; re-materialising costs no download unless a file was rejected by the loader.
     """
     extract_id = context.partition_key
-    with basware.get_client() as client:
-        listed = {e.id: e for e in client.list_extracts()}
-        extract = listed.get(extract_id)
-        if extract is None:
-            extract = _extract_from_manifest(extract_id)
-        landed = land_extract(client, extract, settings.landing_dir("basware"))
+    try:
+        with basware.get_client() as client:
+            listed = {e.id: e for e in client.list_extracts()}
+            extract = listed.get(extract_id)
+            if extract is None:
+                extract = _extract_from_manifest(extract_id)
+            landed = land_extract(
+                client,
+                extract,
+                settings.landing_dir("basware"),
+                source=basware.source().to_dict(),
+                download_limit=basware.download_limit,
+            )
+    except BaswareError as exc:
+        raise dg.Failure(description=str(exc), metadata={"extract_id": extract_id}) from exc
+    remember_tables(set(landed.definitions) | {f["table_name"] for f in landed.files})
     return dg.MaterializeResult(
         metadata={
             "extract_type": extract.type or "",
@@ -83,15 +129,7 @@ def _extract_from_manifest(extract_id: str) -> Extract:
 
 
 def _read_landed(extract_id: str) -> LandedExtract:
-    directory = settings.landing_dir("basware") / extract_id
-    payload = json.loads((directory / MANIFEST).read_text())
-    return LandedExtract(
-        directory=directory,
-        extract=payload["extract"],
-        files=payload["files"],
-        definitions=payload["definitions"],
-        tables=payload["tables"],
-    )
+    return read_landed(settings.landing_dir("basware") / extract_id)
 
 
 def _table_spec(table: str) -> dg.AssetSpec:
@@ -114,7 +152,7 @@ def _table_spec(table: str) -> dg.AssetSpec:
 @dg.multi_asset(
     name="basware_tables",
     specs=[
-        *[_table_spec(table) for table in ALL_TABLES],
+        *[_table_spec(table) for table in known_tables()],
         dg.AssetSpec(
             key=EXTRACTS,
             deps=[EXTRACT_FILES],
@@ -130,27 +168,67 @@ def _table_spec(table: str) -> dg.AssetSpec:
     pool="duckdb",
     can_subset=False,  # an extract becomes visible whole or not at all
 )
-def basware_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
-    """Commit every table of one extract to DuckDB in a single transaction."""
+def basware_tables(
+    context: dg.AssetExecutionContext, basware: BaswareResource, warehouse: DuckDBWarehouse
+):
+    """Commit every table of one extract to DuckDB in a single transaction.
+
+    A landed file that is provably corrupt (its checksum no longer matches, its archive or JSON/CSV
+    does not parse, it holds fewer records than announced) is moved aside, so the next run
+    downloads it again. Any other failure (a value we cannot convert, a full disk) leaves the
+    files landed: downloading again would spend one of the extract's few downloads for nothing.
+    """
     landed = _read_landed(context.partition_key)
     info = landed.info
+    source = sources.Source.from_dict(landed.source) if landed.source else basware.source()
+    damaged = verify_checksums(landed)
     try:
+        if damaged:
+            raise BaswareFileError(
+                info.id,
+                damaged,
+                "the landed copy no longer matches the sha256 taken when it was downloaded",
+                corrupt=True,
+            )
         with warehouse.connect() as con:
             loads = load_extract(
-                con, info, landed.source_files(), landed.definitions, landed.tables
+                con,
+                info,
+                landed.source_files(),
+                landed.definitions,
+                landed.tables,
+                source=source,
             )
     except BaswareFileError as exc:
-        kept = reject_file(landed, exc.file_name)
+        # A ZIP member names its archive first: the archive is what is landed and re-downloaded.
+        landed_name = exc.file_name.split("/", 1)[0]
+        kept = reject_file(landed, landed_name) if exc.corrupt else None
         raise dg.Failure(
-            description=str(exc),
+            description=str(exc)
+            + (
+                "; the copy was moved aside and the next run downloads it again"
+                if kept
+                else "; the file stays landed (downloading it again would not help)"
+            ),
             metadata={
                 "file": exc.file_name,
                 "reason": exc.reason,
                 "rejected_copy": dg.MetadataValue.path(str(kept or "")),
             },
         ) from exc
+    except (BaswareExtractError, sources.MixedSourcesError) as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    with_asset = {spec.key for spec in context.assets_def.specs}
     for table, load in loads.items():
-        yield dg.MaterializeResult(asset_key=table_key(table), metadata=_table_metadata(load))
+        if table_key(table) in with_asset:
+            yield dg.MaterializeResult(asset_key=table_key(table), metadata=_table_metadata(load))
+    without_asset = sorted(t for t in loads if table_key(t) not in with_asset)
+    if without_asset:
+        remember_tables(set(without_asset))
+        context.log.warning(
+            f"Basware tables {', '.join(without_asset)} are new: loaded into basware.* and "
+            "basware_history.*; they become assets when the definitions load next"
+        )
     yield dg.MaterializeResult(
         asset_key=EXTRACTS,
         metadata={
@@ -158,6 +236,7 @@ def basware_tables(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
             "extract_date": str(info.extract_date),
             "tables": len(loads),
             "records": sum(load.records for load in loads.values()),
+            "tables_without_asset_yet": dg.MetadataValue.json(without_asset),
         },
     )
 
@@ -228,7 +307,9 @@ def basware_table_definition(
     with warehouse.connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS basware")
         with transaction(con):
+            sources.claim(con, basware.source())
             _replace_table_definition(con, rows, changes)
+    remember_tables({t.table_name for t in tables})
     return dg.MaterializeResult(
         metadata={
             "tables": dg.MetadataValue.json(sorted(t.table_name for t in tables)),

@@ -2,11 +2,10 @@
 
 import dagster as dg
 
-from p2p_assets.defs.basware.assets import table_key
+from p2p_assets.defs.basware.assets import known_tables, table_key
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware.loader import warehouse_table
 from p2p_assets.lib.basware.tables import (
-    ALL_TABLES,
     CURRENT_SCHEMA,
     KEY_COLUMN,
     REFERENCES,
@@ -80,6 +79,6 @@ def _reference_check(reference: Reference) -> dg.AssetChecksDefinition:
     return _check
 
 
-basware_checks = [_unique_ids_check(t) for t in ALL_TABLES] + [
+basware_checks = [_unique_ids_check(t) for t in known_tables()] + [
     _reference_check(r) for r in REFERENCES
 ]

@@ -18,7 +18,11 @@ import dagster as dg
 from p2p_assets import settings
 from p2p_assets.defs.boss_insights.resources import BossInsightsResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.defs.warehouse.writeback import outbox_metadata, rejections_check
+from p2p_assets.defs.warehouse.writeback import (
+    claim_target,
+    outbox_metadata,
+    rejections_check,
+)
 from p2p_assets.lib.boss_insights import events
 from p2p_assets.lib.boss_insights.client import (
     BossInsightsError,
@@ -127,6 +131,7 @@ def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
             )
         with warehouse.journal() as journal:
             with warehouse.connect() as con:
+                claim_target(con, boss_insights.source())
                 outbox.plan(con, spec.target, candidates, create_only=False, journal=journal)
                 queue = outbox.outgoing(con, spec.target)
             try:

@@ -24,10 +24,21 @@ from pydantic import Field
 from p2p_assets import settings
 from p2p_assets.defs.env import env_var
 from p2p_assets.lib.boss_insights.client import BossInsightsClient, BossInsightsError
+from p2p_assets.lib.warehouse.sources import Source
+from p2p_assets.live import BOSS_INSIGHTS, Mode
 
 if TYPE_CHECKING:
     from p2p_assets.sandbox.boss_insights import BossInsightsSandbox
 
+ENV = {
+    "url": "BOSS_INSIGHTS_URL",
+    "username": "BOSS_INSIGHTS_USERNAME",
+    "password": "BOSS_INSIGHTS_PASSWORD",
+    "account_key": "BOSS_INSIGHTS_ACCOUNT_KEY",
+    "vendor_path": "BOSS_INSIGHTS_VENDOR_PATH",
+    "payable_invoice_path": "BOSS_INSIGHTS_PAYABLE_INVOICE_PATH",
+}
+"""Resource field -> the environment variable it comes from."""
 OBJECTS = ("vendor", "payable_invoice")
 SANDBOX_PATHS = {"vendor": "/vendors", "payable_invoice": "/payable-invoices"}
 _sandbox_lock = threading.Lock()
@@ -60,8 +71,18 @@ class BossInsightsResource(dg.ConfigurableResource):
     )
 
     @property
+    def mode(self) -> Mode:
+        return BOSS_INSIGHTS.mode({variable: getattr(self, name) for name, variable in ENV.items()})
+
+    @property
     def uses_sandbox(self) -> bool:
-        return not self.url
+        return self.mode is Mode.SANDBOX
+
+    def source(self) -> Source:
+        if self.uses_sandbox:
+            return Source("boss_insights", sandbox=True, endpoint="sandbox")
+        assert self.url
+        return Source.live("boss_insights", self.url)
 
     def write_path(self, obj: str) -> str:
         configured = {"vendor": self.vendor_path, "payable_invoice": self.payable_invoice_path}
@@ -134,13 +155,12 @@ def boss_insights_resource_from_env() -> BossInsightsResource:
     def plain(name: str) -> str | None:
         return os.environ.get(name) or None
 
+    secrets = {"url", "username", "password", "account_key"}
     return BossInsightsResource(
-        url=env_var("BOSS_INSIGHTS_URL"),
-        username=env_var("BOSS_INSIGHTS_USERNAME"),
-        password=env_var("BOSS_INSIGHTS_PASSWORD"),
-        account_key=env_var("BOSS_INSIGHTS_ACCOUNT_KEY"),
-        vendor_path=plain("BOSS_INSIGHTS_VENDOR_PATH"),
-        payable_invoice_path=plain("BOSS_INSIGHTS_PAYABLE_INVOICE_PATH"),
+        **{
+            name: env_var(variable) if name in secrets else plain(variable)
+            for name, variable in ENV.items()
+        },
         push=(plain("BOSS_INSIGHTS_PUSH") or "true").lower() not in ("0", "false", "no"),
         sync_sources=plain("BOSS_INSIGHTS_SYNC_SOURCES"),
     )

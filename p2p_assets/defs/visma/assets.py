@@ -27,6 +27,7 @@ from p2p_assets.lib.visma.landing import (
     upload_order,
 )
 from p2p_assets.lib.visma.loader import FileLoad, load_file, loaded_file_ids
+from p2p_assets.lib.warehouse.sources import MixedSourcesError, Source
 
 KINDS = {"visma", "duckdb"}
 ORDERED_TAG = "visma/applies_in_order"
@@ -60,7 +61,7 @@ def _land_op(bt: BusinessType) -> dg.OpDefinition:
         file = read_catalogue(_landing_root(), bt.id, context.partition_key)
         try:
             with visma.get_client() as client:
-                landed = land_file(client, _landing_root(), file)
+                landed = land_file(client, _landing_root(), file, source=visma.source().to_dict())
         except VismaError as exc:
             raise dg.Failure(
                 description=f"Visma business type {bt.id} ({bt.name}), file {file.file_name} "
@@ -85,9 +86,13 @@ def _load_op(bt: BusinessType) -> dg.OpDefinition:
         description=f"Parse the landed {bt.name} file and commit it to the warehouse.",
     )
     def load(
-        context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, landed: LandedFile
+        context: dg.OpExecutionContext,
+        visma: VismaResource,
+        warehouse: DuckDBWarehouse,
+        landed: LandedFile,
     ) -> None:
         file = landed.file
+        source = Source.from_dict(landed.source) if landed.source else visma.source()
         try:
             parsed = parse_file(
                 landed.path, file_id=file.file_id, file_name=file.file_name,
@@ -107,7 +112,10 @@ def _load_op(bt: BusinessType) -> dg.OpDefinition:
         with warehouse.connect() as con:
             if bt.kind == "mutations":
                 _refuse_out_of_order(bt, landed, loaded_file_ids(con, bt.id))
-            result = load_file(con, landed, parsed, bt.kind, datetime.now(UTC))
+            try:
+                result = load_file(con, landed, parsed, bt.kind, datetime.now(UTC), source=source)
+            except MixedSourcesError as exc:
+                raise dg.Failure(description=str(exc)) from exc
         context.add_output_metadata(_metadata(landed, result))
 
     return load

@@ -14,6 +14,7 @@ import dagster as dg
 from p2p_assets import settings
 from p2p_assets.defs.visma.resources import VismaResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.defs.warehouse.writeback import READS
 from p2p_assets.lib.visma.business_types import SANDBOX_UPLOADS
 from p2p_assets.lib.visma.errors import VismaError
 from p2p_assets.lib.visma.publishing import (
@@ -23,6 +24,8 @@ from p2p_assets.lib.visma.publishing import (
     publish,
     record,
 )
+from p2p_assets.lib.warehouse import sources
+from p2p_assets.lib.warehouse.connection import transaction
 
 EXPORTS_DIR = Path(__file__).parent / "exports"
 SOURCES = {"cost_allocation": [["basware", "ia_coding_row"], ["basware", "ia_invoice"]]}
@@ -67,6 +70,10 @@ def build_published_asset(sql_path: Path) -> dg.AssetsDefinition:
             file_name, sha256 = content_name(name.upper(), exported)
             path = exported.replace(outbox / file_name)
             published_id = already_published(con, target, sha256)
+            try:  # never send sandbox data to a live Visma, nor live data to the sandbox
+                sources.check(con, visma.source(), reads=READS)
+            except sources.MixedSourcesError as exc:
+                raise dg.Failure(description=str(exc)) from exc
         metadata: dict[str, object] = {
             "file_name": file_name,
             "rows": rows,
@@ -89,6 +96,8 @@ def build_published_asset(sql_path: Path) -> dg.AssetsDefinition:
                 metadata={"file": file_name, "path": dg.MetadataValue.path(str(path))},
             ) from exc
         with warehouse.connect() as con:
+            with transaction(con):
+                sources.claim(con, visma.source(), reads=READS)
             record(con, name, target, publication, rows)
         return dg.MaterializeResult(
             metadata={

@@ -1,7 +1,8 @@
 """The Visma Youforce File API as a Dagster resource.
 
-With no `VISMA_*` connection variable set, the resource serves the Visma sandbox in-process on a
-loopback port, sharing its state with every other process through `{P2P_DATA_DIR}/sandbox/visma`.
+Live as soon as a `VISMA_*` connection variable is set (see `p2p_assets/live.py`); with no vendor
+variable set at all, the resource serves the Visma sandbox in-process on a loopback port, sharing
+its state with every other process through `{P2P_DATA_DIR}/sandbox/visma`.
 
 The token is cached in `{P2P_DATA_DIR}/visma/token.json` (owner-only) and the spike-arrest pace in
 `{P2P_DATA_DIR}/visma/pace`, both shared by every process: sensor ticks, runs and
@@ -29,17 +30,20 @@ from p2p_assets.lib.visma import (
 )
 from p2p_assets.lib.visma.business_types import parse_subscriptions
 from p2p_assets.lib.visma.pacing import DEFAULT_INTERVAL, VENDOR_INTERVAL
+from p2p_assets.lib.warehouse.sources import Source
+from p2p_assets.live import VISMA, Mode
 
 if TYPE_CHECKING:
     from p2p_assets.sandbox.visma import VismaSandboxConfig
 
-CONNECTION_VARIABLES = (
-    "VISMA_API_URL",
-    "VISMA_TOKEN_URL",
-    "VISMA_CLIENT_ID",
-    "VISMA_CLIENT_SECRET",
-    "VISMA_TENANT_ID",
-)
+ENV = {
+    "api_url": "VISMA_API_URL",
+    "token_url": "VISMA_TOKEN_URL",
+    "client_id": "VISMA_CLIENT_ID",
+    "client_secret": "VISMA_CLIENT_SECRET",
+    "tenant_id": "VISMA_TENANT_ID",
+}
+"""Resource field -> the environment variable it comes from."""
 PLANS = {"weekly": 7, "daily": 40, "continuous": 400}
 """Authentication calls a month per plan, as the manual's usage table gives them."""
 
@@ -73,8 +77,19 @@ class VismaResource(dg.ConfigurableResource):
     )
 
     @property
+    def mode(self) -> Mode:
+        """`Mode.SANDBOX` or `Mode.LIVE`; raises `ConfigurationError` naming the variables of
+        an incomplete live configuration (`NotConfiguredError` when another vendor is live)."""
+        return VISMA.mode({variable: getattr(self, name) for name, variable in ENV.items()})
+
+    @property
     def uses_sandbox(self) -> bool:
-        return not any((self.api_url, self.token_url, self.client_id, self.client_secret))
+        return self.mode is Mode.SANDBOX
+
+    def source(self) -> Source:
+        if self.uses_sandbox:
+            return Source("visma", sandbox=True, endpoint="sandbox")
+        return Source.live("visma", self.api_url or CURRENT_URL)
 
     def get_client(self) -> VismaClient:
         """A plain client; use it as a context manager (one HTTP connection pool per run)."""
@@ -139,10 +154,6 @@ def visma_resource_from_env() -> VismaResource:
     """The resource as configured by the environment; secrets stay `dg.EnvVar`s (never shown)."""
 
     return VismaResource(
-        api_url=env_var("VISMA_API_URL"),
-        token_url=env_var("VISMA_TOKEN_URL"),
-        client_id=env_var("VISMA_CLIENT_ID"),
-        client_secret=env_var("VISMA_CLIENT_SECRET"),
-        tenant_id=env_var("VISMA_TENANT_ID"),
+        **{name: env_var(variable) for name, variable in ENV.items()},
         plan=os.environ.get("VISMA_PLAN") or "continuous",
     )

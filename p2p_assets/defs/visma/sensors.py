@@ -1,35 +1,66 @@
-"""Finding new Visma files and asking for one run per file, oldest first."""
+"""Finding new Visma files and asking for one run per file, oldest first.
+
+`plan_files` is the planning, a pure function of the listing, the known partitions and the files
+catalogued so far; the sensor and `p2p-assets sync visma` both call it.
+"""
 
 import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from p2p_assets import settings
-from p2p_assets.defs.visma.assets import (
-    SUBSCRIPTIONS,
-    build_job,
-    job_name,
-    partitions_for,
-)
+from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, build_job, job_name, partitions_for
 from p2p_assets.defs.visma.resources import VismaResource
 from p2p_assets.lib.visma.discovery import Listing, list_available
 from p2p_assets.lib.visma.landing import catalogue, catalogued
+from p2p_assets.lib.visma.models import VismaFile
+from p2p_assets.live import NotConfiguredError
 
 
-def register(
-    listing: Listing, instance: dg.DagsterInstance
-) -> list[dg.AddDynamicPartitionsRequest]:
-    """Catalogue every listed file on disk and return the partitions still to add."""
-    requests = []
+@dataclass(frozen=True)
+class FilePlan:
+    """Per business type: partitions to register and files to load (oldest first); older
+    snapshots left unloaded; listing errors."""
+
+    new_partitions: dict[int, list[str]] = field(default_factory=dict)
+    to_load: list[tuple[int, VismaFile]] = field(default_factory=list)
+    skipped_snapshots: dict[int, int] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def plan_files(
+    listing: Listing,
+    known_partitions: Mapping[int, Collection[str]],
+    catalogued_files: Mapping[int, list[VismaFile]],
+) -> FilePlan:
+    """Register every listed file; load each one (full snapshots: only the newest)."""
+    plan = FilePlan(errors=dict(listing.errors))
     for type_id, files in listing.files.items():
-        for file in files:
-            catalogue(settings.landing_dir("visma"), file)
-        name = partitions_for(type_id).name or ""
-        known = set(instance.get_dynamic_partitions(name))
+        known = set(known_partitions.get(type_id, ()))
         new = [f.file_id for f in files if f.file_id not in known]
         if new:
-            requests.append(partitions_for(type_id).build_add_request(new))
-    return requests
+            plan.new_partitions[type_id] = new
+        to_load = listing.to_load(type_id, catalogued_files.get(type_id, []))
+        if len(files) > len(to_load):
+            plan.skipped_snapshots[type_id] = len(files) - len(to_load)
+        plan.to_load.extend((type_id, file) for file in to_load)
+    return plan
+
+
+def plan_listing(listing: Listing, instance: dg.DagsterInstance) -> FilePlan:
+    """Catalogue every listed file on disk (the loader reads the list item from there), then
+    plan against the instance's partitions."""
+    root = settings.landing_dir("visma")
+    for files in listing.files.values():
+        for file in files:
+            catalogue(root, file)
+    return plan_files(
+        listing,
+        {t: instance.get_dynamic_partitions(partitions_for(t).name or "") for t in listing.files},
+        {t: catalogued(root, t) for t in listing.files},
+    )
 
 
 def _visma_files_sensor() -> dg.SensorDefinition:
@@ -46,7 +77,11 @@ def _visma_files_sensor() -> dg.SensorDefinition:
     )
     def visma_files_sensor(
         context: dg.SensorEvaluationContext, visma: VismaResource
-    ) -> dg.SensorResult:
+    ) -> dg.SensorResult | dg.SkipReason:
+        try:
+            visma.mode  # noqa: B018 - raises when Visma is not configured
+        except NotConfiguredError as exc:
+            return dg.SkipReason(str(exc))
         with visma.get_client() as client:
             listing = list_available(client, SUBSCRIPTIONS)
         for type_id, error in listing.errors.items():
@@ -55,7 +90,7 @@ def _visma_files_sensor() -> dg.SensorDefinition:
             raise dg.Failure(
                 "Visma: no business type could be listed: " + "; ".join(listing.errors.values())
             )
-        partition_requests = register(listing, context.instance)
+        plan = plan_listing(listing, context.instance)
         run_requests = [
             dg.RunRequest(
                 run_key=file.file_id,
@@ -63,12 +98,13 @@ def _visma_files_sensor() -> dg.SensorDefinition:
                 partition_key=file.file_id,
                 tags={"visma/business_type": str(type_id), "visma/file_name": file.file_name},
             )
-            for type_id in listing.files
-            for file in listing.to_load(type_id, catalogued(settings.landing_dir("visma"), type_id))
+            for type_id, file in plan.to_load
         ]
         return dg.SensorResult(
             run_requests=run_requests,
-            dynamic_partitions_requests=partition_requests,
+            dynamic_partitions_requests=[
+                partitions_for(t).build_add_request(keys) for t, keys in plan.new_partitions.items()
+            ],
             cursor=json.dumps(
                 {
                     "available": {str(t): len(f) for t, f in listing.files.items()},

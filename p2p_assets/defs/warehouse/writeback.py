@@ -7,8 +7,22 @@ import dagster as dg
 import duckdb
 
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.lib.warehouse.connection import table_columns
+from p2p_assets.lib.warehouse import sources
+from p2p_assets.lib.warehouse.connection import table_columns, transaction
 from p2p_assets.lib.writeback import outbox
+
+READS = ("basware",)
+"""The vendors whose data the write-back targets send on."""
+
+
+def claim_target(con: duckdb.DuckDBPyConnection, source: sources.Source) -> None:
+    """Before anything is planned or sent: the target must be the one this warehouse's outbox
+    was written for, and sandbox data never goes to a live target (nor live data to a sandbox)."""
+    try:
+        with transaction(con):
+            sources.claim(con, source, reads=READS)
+    except sources.MixedSourcesError as exc:
+        raise dg.Failure(description=str(exc)) from exc
 
 
 def outbox_metadata(con: duckdb.DuckDBPyConnection, target: str) -> dict[str, Any]:

@@ -13,7 +13,11 @@ from pathlib import Path
 import dagster as dg
 
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
-from p2p_assets.defs.warehouse.writeback import outbox_metadata, rejections_check
+from p2p_assets.defs.warehouse.writeback import (
+    claim_target,
+    outbox_metadata,
+    rejections_check,
+)
 from p2p_assets.defs.workspace365.resources import Workspace365Resource
 from p2p_assets.lib.workspace365.errors import (
     Workspace365Error,
@@ -71,6 +75,7 @@ def workspace365_invoice_exceptions(
         )
     with warehouse.journal() as journal:
         with warehouse.connect() as con:
+            claim_target(con, workspace365.source())
             outbox.plan(con, TARGET, candidates, create_only=True, journal=journal)
             queue = outbox.outgoing(con, TARGET)
         try:

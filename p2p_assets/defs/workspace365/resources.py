@@ -1,7 +1,8 @@
 """The Workspace 365 Business App API as a Dagster resource.
 
-With `WORKSPACE365_URL` unset, the resource serves the Workspace 365 sandbox in-process on a
-loopback port, with its state (the created records) in `{P2P_DATA_DIR}/sandbox/workspace365`.
+Live as soon as a `WORKSPACE365_*` connection variable is set (see `p2p_assets/live.py`); with no
+vendor variable set at all, the resource serves the Workspace 365 sandbox in-process on a loopback
+port, with its state (the created records) in `{P2P_DATA_DIR}/sandbox/workspace365`.
 """
 
 import os
@@ -12,7 +13,17 @@ from pydantic import Field
 
 from p2p_assets import settings
 from p2p_assets.defs.env import env_var
+from p2p_assets.lib.warehouse.sources import Source
 from p2p_assets.lib.workspace365.client import Workspace365Client
+from p2p_assets.live import WORKSPACE365, Mode
+
+SANDBOX_ENVIRONMENT = "p2p"
+ENV = {
+    "url": "WORKSPACE365_URL",
+    "environment": "WORKSPACE365_ENVIRONMENT",
+    "token": "WORKSPACE365_TOKEN",
+}
+"""Resource field -> the environment variable it comes from."""
 
 _sandbox_lock = threading.Lock()
 _sandbox_urls: dict[str, str] = {}
@@ -24,27 +35,37 @@ class Workspace365Resource(dg.ConfigurableResource):
     url: str | None = Field(
         default=None, description="WORKSPACE365_URL, e.g. https://workspace365.url; unset: sandbox."
     )
-    environment: str = Field(default="p2p", description="WORKSPACE365_ENVIRONMENT.")
+    environment: str | None = Field(
+        default=None, description="WORKSPACE365_ENVIRONMENT (the sandbox's is `p2p`)."
+    )
     token: str | None = Field(default=None, description="WORKSPACE365_TOKEN (per environment).")
     language: str | None = Field(
         default=None, description="WORKSPACE365_LANGUAGE, e.g. nl: the language of refusals."
     )
 
     @property
+    def mode(self) -> Mode:
+        return WORKSPACE365.mode({variable: getattr(self, name) for name, variable in ENV.items()})
+
+    @property
     def uses_sandbox(self) -> bool:
-        return not self.url
+        return self.mode is Mode.SANDBOX
+
+    def source(self) -> Source:
+        if self.uses_sandbox:
+            return Source("workspace365", sandbox=True, endpoint="sandbox")
+        assert self.url
+        return Source.live("workspace365", self.url)
 
     def get_client(self) -> Workspace365Client:
         if self.uses_sandbox:
             from p2p_assets.sandbox.workspace365 import SANDBOX_TOKEN
 
             return Workspace365Client(
-                sandbox_url(), self.environment, SANDBOX_TOKEN, language=self.language
+                sandbox_url(), SANDBOX_ENVIRONMENT, SANDBOX_TOKEN, language=self.language
             )
-        assert self.url
-        return Workspace365Client(
-            self.url, self.environment, self.token or "", language=self.language
-        )
+        assert self.url and self.environment and self.token
+        return Workspace365Client(self.url, self.environment, self.token, language=self.language)
 
 
 def sandbox_url() -> str:
@@ -61,8 +82,6 @@ def sandbox_url() -> str:
 
 def workspace365_resource_from_env() -> Workspace365Resource:
     return Workspace365Resource(
-        url=env_var("WORKSPACE365_URL"),
-        environment=os.environ.get("WORKSPACE365_ENVIRONMENT") or "p2p",
-        token=env_var("WORKSPACE365_TOKEN"),
+        **{name: env_var(variable) for name, variable in ENV.items()},
         language=os.environ.get("WORKSPACE365_LANGUAGE") or None,
     )

@@ -4,19 +4,24 @@ Basware issues tokens at `POST {host}/v1/tokens` (client id and secret as HTTP B
 `grant_type=client_credentials&scope=...`) and has no refresh tokens: a new token is simply
 requested the same way. Tokens live 5 minutes to 24 hours (one hour by default), so a long initial
 load outlives its token; the flow below renews it shortly before expiry and once more if the API
-answers 401.
+answers 401. With a `cache_path`, the token is shared by every process on the machine (sensor
+ticks, run workers, `p2p-assets sync`), so a sensor polling every few minutes reuses one token
+for its whole lifetime instead of fetching one per tick.
 """
 
 import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from p2p_assets.lib.basware.errors import BaswareAuthError, BaswareConfigError, error_detail
+from p2p_assets.lib.tokens import CachedToken as _Token
+from p2p_assets.lib.tokens import TokenCache, cache_key
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +32,6 @@ TOKEN_PATH = "/v1/tokens"
 # Used when the token answer carries no usable `expires_in`: the shortest lifetime Basware allows.
 _FALLBACK_LIFETIME = 300.0
 _MAX_SKEW = 60.0
-
-
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    refresh_at: float  # on the auth's clock; renew from this moment on
 
 
 def token_url_for(base_url: str) -> str:
@@ -58,7 +57,8 @@ class BaswareOAuth2(httpx.Auth):
         client_secret: str,
         scopes: Sequence[str] = DEFAULT_SCOPES,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        cache_path: Path | str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id or not client_secret:
             raise BaswareConfigError("Basware OAuth2 needs both a client id and a client secret")
@@ -74,6 +74,8 @@ class BaswareOAuth2(httpx.Auth):
         self._clock = clock
         self._lock = threading.Lock()
         self._token: _Token | None = None
+        self._cache = TokenCache(cache_path, clock=clock) if cache_path is not None else None
+        self.cache_key = cache_key(token_url, client_id, self.scope)
 
     def __repr__(self) -> str:
         return f"BaswareOAuth2(token_url={self.token_url!r}, client_id={self.client_id!r})"
@@ -115,18 +117,35 @@ class BaswareOAuth2(httpx.Auth):
         The lock is held while the token request is out, so other threads wait for that token
         instead of fetching their own; a thread that waited finds the fresh token and uses it.
         """
-        with self._lock:
-            token = self._token
-            if token is not None and token is not stale and self._clock() < token.refresh_at:
-                return token
+        with ExitStack() as stack:
+            stack.enter_context(self._lock)
+            if self._usable(self._token, stale):
+                assert self._token is not None
+                return self._token
+            if self._cache is not None:
+                stack.enter_context(self._cache.locked())
+                cached = self._cache.get(self.cache_key)
+                if self._usable(cached, stale):
+                    assert cached is not None
+                    self._token = cached
+                    return cached
             requested_at = self._clock()
             response = yield self._token_request()
             # httpx reads a yielded response only after the flow has moved on; the token is needed
             # now. The answer is a few hundred bytes.
             response.read()
             token = self._parse_token_response(response, requested_at)
+            if self._cache is not None:
+                self._cache.put(
+                    self.cache_key, token, token_url=self.token_url, client_id=self.client_id
+                )
             self._token = token
             return token
+
+    def _usable(self, token: _Token | None, stale: _Token | None) -> bool:
+        if token is None or (stale is not None and token.value == stale.value):
+            return False
+        return self._clock() < token.refresh_at
 
     def _token_request(self) -> httpx.Request:
         request = httpx.Request(
@@ -165,7 +184,8 @@ class BaswareOAuth2(httpx.Auth):
             data.get("scope", self.scope),
             lifetime,
         )
-        return _Token(value=value, refresh_at=requested_at + lifetime - skew)
+        expires_at = requested_at + lifetime
+        return _Token(value=value, expires_at=expires_at, refresh_at=expires_at - skew)
 
     def _scrub(self, text: str | None) -> str | None:
         """Vendor text with the client secret masked, should a server ever echo it."""
@@ -191,6 +211,7 @@ def basware_auth(
     password: str | None = None,
     scopes: Sequence[str] = DEFAULT_SCOPES,
     token_url: str | None = None,
+    cache_path: Path | str | None = None,
 ) -> httpx.Auth:
     """The authentication Basware issued us: OAuth2 if a client id and secret are given, else
     HTTP Basic with a username and password. Both given: OAuth2 wins (Basware recommends it)."""
@@ -199,7 +220,13 @@ def basware_auth(
             raise BaswareConfigError(
                 "Basware OAuth2 needs both a client id and a client secret; only one was given"
             )
-        return BaswareOAuth2(token_url or token_url_for(base_url), client_id, client_secret, scopes)
+        return BaswareOAuth2(
+            token_url or token_url_for(base_url),
+            client_id,
+            client_secret,
+            scopes,
+            cache_path=cache_path,
+        )
     if username or password:
         if not (username and password):
             raise BaswareConfigError(

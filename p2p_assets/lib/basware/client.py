@@ -3,10 +3,13 @@
 One `BaswareClient` owns one `httpx.Client` (use it as a context manager, one per run). Below it a
 `RetryingTransport` retries throttling, 5xx and network errors; above it the auth (OAuth2 or Basic)
 sets the Authorization header on every request. Redirects are followed here rather than by httpx,
-because Basware requires every header, Authorization included, on the redirected request, and
-httpx drops Authorization when a redirect leaves the origin.
+because Basware requires every header, Authorization and Date included, on the redirected request,
+and httpx drops Authorization when a redirect leaves the origin. A redirect to another host (a
+pre-signed storage URL) that refuses the second credential with 400/401/403 is tried once more
+without Authorization.
 """
 
+import email.utils
 import logging
 import random
 import time
@@ -34,9 +37,11 @@ from p2p_assets.lib.basware.errors import (
 from p2p_assets.lib.basware.models import (
     Extract,
     ExtractFile,
+    ExtractListing,
     LandedFile,
     TableDefinition,
     as_list,
+    in_extract_order,
 )
 from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout, redact_url
 
@@ -46,6 +51,8 @@ PRODUCTION_URL = "https://api.basware.com"
 TEST_URL = "https://test-api.basware.com"
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# What storage services answer a request whose URL is pre-signed when it also carries our token.
+SECOND_CREDENTIAL_REFUSED = frozenset({400, 401, 403})
 DEFAULT_RETRY = RetryPolicy(retry_non_idempotent=True)
 """Basware's only POSTs may be repeated safely: a token request creates nothing (each answer is a
 fresh token, earlier ones stay valid), and acknowledging sets an extract's status to Exported, so
@@ -109,17 +116,30 @@ class BaswareClient:
     # --- endpoints -------------------------------------------------------------------------
 
     def list_extracts(self, processing_status: str | None = None) -> list[Extract]:
-        """Extracts of the tenant, as the API orders them (see `in_extract_order`).
+        """The tenant's usable extracts in extract order (see `extract_listing`)."""
+        return self.extract_listing(processing_status).extracts
+
+    def extract_listing(self, processing_status: str | None = None) -> ExtractListing:
+        """Extracts of the tenant in extract order, and the items refused (each with a reason).
 
         `processing_status` filters on `WaitingForExport` or `Exported`; None lists both.
         """
         params = {"processingStatus": processing_status} if processing_status else None
         items = as_list(self._json("GET", "/v1/dataExtracts", params=params), "extract list")
-        extracts = [Extract.from_api(item) for item in items]
+        extracts, refused = [], []
+        for item in items:
+            try:
+                extracts.append(Extract.from_api(item))
+            except BaswareResponseError as exc:
+                log.error("%s", exc)
+                refused.append(str(exc))
         log.info(
-            "Basware lists %d extract(s) (processingStatus=%s)", len(extracts), processing_status
+            "Basware lists %d extract(s) (processingStatus=%s), %d refused",
+            len(extracts),
+            processing_status,
+            len(refused),
         )
-        return extracts
+        return ExtractListing(in_extract_order(extracts), refused)
 
     def list_files(self, extract_id: str) -> list[ExtractFile]:
         """The files of one extract, with their download URLs."""
@@ -172,11 +192,19 @@ class BaswareClient:
         items = as_list(self._json("GET", path), path)
         return [dict(item) for item in items if isinstance(item, Mapping)]
 
-    def download(self, file: ExtractFile, dest_dir: Path) -> LandedFile:
+    def download(
+        self,
+        file: ExtractFile,
+        dest_dir: Path,
+        *,
+        before_attempt: Callable[[int], None] | None = None,
+    ) -> LandedFile:
         """Download one extract file to `dest_dir/<file_name>`, atomically, with its sha256.
 
         An existing file of that name is replaced. Raises `BaswareDownloadLimitError` on 403,
-        `BaswareDownloadError` when every attempt was cut short.
+        `BaswareDownloadError` when every attempt was cut short. `before_attempt(n)` is called
+        before attempt n is sent: every attempt may spend one of the extract's few downloads, so
+        the caller counts them (and may stop by raising).
         """
         final_path = Path(dest_dir) / safe_file_name(file.file_name)
         final_path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +217,8 @@ class BaswareClient:
             file.extract_id,
         )
         for attempt in range(1, self._download_attempts + 1):
+            if before_attempt is not None:
+                before_attempt(attempt)
             try:
                 with self._open("GET", file.download_url, headers=headers) as response:
                     if response.status_code == 403:
@@ -260,11 +290,15 @@ class BaswareClient:
     ) -> Iterator[httpx.Response]:
         """Send a request and follow redirects with every header re-sent; yields the final
         response unread (streamed) and closes it afterwards."""
-        request = self._http.build_request(method, url, params=params, headers=headers)
+        request = self._http.build_request(
+            method, url, params=params, headers={**(headers or {}), "Date": _http_date()}
+        )
         endpoint = self._endpoint(request.url)
         for hop in range(self._max_redirects + 1):
             try:
                 response = self._http.send(request, stream=True)
+                if hop and response.status_code in SECOND_CREDENTIAL_REFUSED:
+                    response = self._without_credential(request, response)
             except httpx.TransportError as exc:
                 raise connection_error(method, endpoint, exc) from exc
             location = response.headers.get("Location")
@@ -293,6 +327,25 @@ class BaswareClient:
             f"Basware {method} {endpoint}: more than {self._max_redirects} redirects"
         )
 
+    def _without_credential(
+        self, request: httpx.Request, refused: httpx.Response
+    ) -> httpx.Response:
+        """A redirect target on another host refused the request that carried our Authorization
+        (pre-signed storage URLs take no second credential): send it once more without it."""
+        if _origin(request.url) == _origin(self._http.base_url):
+            return refused
+        refused.read()
+        refused.close()
+        log.info(
+            "Basware redirect target %s answered %d to a request with Authorization; "
+            "retrying once without it",
+            redact_url(request.url),
+            refused.status_code,
+        )
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "authorization"]
+        bare = httpx.Request(request.method, request.url, headers=headers, content=request.read())
+        return self._http.send(bare, stream=True, auth=None)
+
     def _redirected(self, request: httpx.Request, status: int, url: httpx.URL) -> httpx.Request:
         """The request to send to `url`: same headers (the auth sets Authorization again)."""
         if request.url.scheme == "https" and url.scheme != "https":
@@ -304,10 +357,11 @@ class BaswareClient:
         content: bytes | None = request.read() or None
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
             method, content = "GET", None
-        drop = {"host", "authorization", "cookie"}
+        drop = {"host", "authorization", "cookie", "date"}
         if content is None:
             drop |= {"content-length", "content-type", "transfer-encoding"}
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in drop]
+        headers.append(("Date", _http_date()))
         return httpx.Request(method, url, headers=headers, content=content)
 
 
@@ -327,3 +381,12 @@ def _json_body(
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
+
+
+def _http_date() -> str:
+    """Now, as the HTTP `Date` header gives it (RFC 9110: `Tue, 01 Dec 2026 10:00:00 GMT`)."""
+    return email.utils.formatdate(usegmt=True)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)

@@ -9,6 +9,7 @@ the table. The whole extract commits in one transaction or not at all.
 """
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import duckdb
 
+from p2p_assets.lib.basware.models import table_name_problem
 from p2p_assets.lib.basware.registry import ensure_registry, record_extract
-from p2p_assets.lib.basware.schema import conversion_sql, duckdb_type, invalid_sql
+from p2p_assets.lib.basware.schema import conversion_sql, duckdb_type, invalid_sql, widens
 from p2p_assets.lib.basware.tables import ALL_TABLES, CURRENT_SCHEMA, HISTORY_SCHEMA, KEY_COLUMN
+from p2p_assets.lib.warehouse import sources
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns, transaction
 
 log = logging.getLogger(__name__)
@@ -30,15 +33,30 @@ LINEAGE_COLUMNS = {
     "_loaded_at": "TIMESTAMP",
 }
 _SOURCE = "_source_file"
+# DuckDB expands these in reader paths; a path holding one would read other files.
+_GLOB = re.compile(r"[*?\[\]{}]")
+# Failures that are ours (memory, disk, permissions), not the file's: never a reason to reject it.
+_OURS = re.compile(
+    r"no space left|disk (is )?full|permission denied|too many open files|cannot allocate|"
+    r"out of memory",
+    re.IGNORECASE,
+)
 
 
 class BaswareFileError(ValueError):
-    """A delivered file cannot be loaded; names the extract, the file and the reason."""
+    """A delivered file cannot be loaded; names the extract, the file and the reason.
 
-    def __init__(self, extract_id: str, file_name: str, reason: str):
+    `corrupt` is True only when the copy is provably damaged (an archive or parse error, fewer
+    records than announced): then the landed copy is moved aside and downloaded again. Otherwise
+    (a value we cannot convert, a record without an ID) the file stays: downloading it again
+    would only spend one of the extract's few downloads on the same bytes.
+    """
+
+    def __init__(self, extract_id: str, file_name: str, reason: str, *, corrupt: bool = False):
         self.extract_id = extract_id
         self.file_name = file_name
         self.reason = reason
+        self.corrupt = corrupt
         super().__init__(f"Basware extract {extract_id}, file {file_name}: {reason}")
 
 
@@ -67,6 +85,7 @@ class SourceFile:
     file_name: str
     path: Path
     record_count: int | None = None
+    error: str | None = None  # why the landed copy is known to be unreadable (a broken ZIP)
 
     @property
     def file_format(self) -> str:
@@ -99,34 +118,55 @@ def warehouse_table(table_name: str) -> str:
     return table_name.lower()
 
 
+def table_order(table: str) -> tuple[int, str]:
+    """The tables we know in their documented order, then any table Basware added, by name."""
+    return (ALL_TABLES.index(table) if table in ALL_TABLES else len(ALL_TABLES), table)
+
+
 def load_extract(
     con: duckdb.DuckDBPyConnection,
     extract: ExtractInfo,
     files: Sequence[SourceFile],
     definitions: Mapping[str, Mapping[str, str]],
     tables: Iterable[str],
+    *,
+    source: sources.Source | None = None,
 ) -> dict[str, TableLoad]:
     """Load `files` of `extract` into both schemas for `tables` (plus any table a file belongs to),
     atomically.
 
     `definitions` maps table name to {column: Oracle type} from Basware's table definition. Tables
     without files in this extract are still created and reconciled, so every table of the tenant
-    shows up, possibly empty.
+    shows up, possibly empty; a table Basware added is loaded like the others. `source` (where
+    the data came from) is claimed in the same transaction (see `lib/warehouse/sources.py`).
     """
-    for source in files:
-        if source.table_name not in ALL_TABLES:
+    for source_file in files:
+        problem = table_name_problem(source_file.table_name)
+        if problem:
+            raise BaswareFileError(extract.id, source_file.file_name, problem)
+        if source_file.error:
             raise BaswareFileError(
-                extract.id, source.file_name, f"unknown table {source.table_name!r}"
+                extract.id, source_file.file_name, source_file.error, corrupt=True
             )
+        if _GLOB.search(str(source_file.path)):
+            raise BaswareExtractError(
+                f"Basware extract {extract.id}: the landing path {source_file.path} holds a "
+                "glob character (* ? [ ] { }), which DuckDB's readers would expand; use a "
+                "P2P_DATA_DIR without them"
+            )
+        try:
+            source_file.file_format  # noqa: B018 - raises for a format we cannot read
+        except ValueError as exc:
+            raise BaswareFileError(extract.id, source_file.file_name, str(exc)) from exc
     if extract.file_count is not None and extract.file_count != len(files):
         raise BaswareExtractError(
             f"Basware extract {extract.id}: announced {extract.file_count} files, "
             f"listed {len(files)}"
         )
     by_table: dict[str, list[SourceFile]] = {}
-    for source in files:
-        by_table.setdefault(source.table_name, []).append(source)
-    wanted = sorted(set(tables) | set(by_table), key=ALL_TABLES.index)
+    for source_file in files:
+        by_table.setdefault(source_file.table_name, []).append(source_file)
+    wanted = sorted(set(tables) | set(by_table), key=table_order)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {CURRENT_SCHEMA}")
@@ -134,6 +174,8 @@ def load_extract(
     ensure_registry(con)
     results: dict[str, TableLoad] = {}
     with transaction(con):
+        if source is not None:
+            sources.claim(con, source)
         for table in wanted:
             results[table] = _load_table(
                 con, extract, table, by_table.get(table, []), definitions.get(table, {}), loaded_at
@@ -321,6 +363,11 @@ def _culprit(
     The failed statement has aborted `con`'s transaction, so each file is read again on a cursor of
     its own (a separate transaction); on `con` every probe would fail and blame the first file.
     """
+    if _is_ours(exc):
+        raise BaswareExtractError(
+            f"Basware extract {extract.id}: loading failed for a reason of ours, not the files' "
+            f"(they stay landed): {_first_line(exc)}"
+        ) from exc
     with con.cursor() as probe:
         for source in files:
             reader = (
@@ -331,8 +378,19 @@ def _culprit(
             try:
                 probe.execute(reader, [str(source.path)]).fetchall()
             except duckdb.Error as file_exc:
-                return BaswareFileError(extract.id, source.file_name, _first_line(file_exc))
-    return BaswareFileError(extract.id, ", ".join(f.file_name for f in files), _first_line(exc))
+                if _is_ours(file_exc):
+                    raise BaswareExtractError(
+                        f"Basware extract {extract.id}: reading {source.file_name} failed for a "
+                        f"reason of ours (the file stays landed): {_first_line(file_exc)}"
+                    ) from file_exc
+                return BaswareFileError(
+                    extract.id, source.file_name, _first_line(file_exc), corrupt=True
+                )
+    # Every file reads on its own: the failure is not a file's to be rejected for.
+    raise BaswareExtractError(
+        f"Basware extract {extract.id}: loading {', '.join(f.file_name for f in files)} failed, "
+        f"though each file reads on its own (they stay landed): {_first_line(exc)}"
+    ) from exc
 
 
 def _validate(
@@ -350,6 +408,7 @@ def _validate(
                 extract.id,
                 source.file_name,
                 f"announced {source.record_count} records, the file holds {found}",
+                corrupt=True,
             )
     missing_key = con.execute(
         f"SELECT {_SOURCE} FROM _stage WHERE {quote_ident(KEY_COLUMN)} IS NULL LIMIT 1"
@@ -398,6 +457,11 @@ def _ensure_table(
     for column, data_type in columns.items():
         if column not in existing:
             con.execute(f"ALTER TABLE {qualified} ADD COLUMN {quote_ident(column)} {data_type}")
+        elif widens(existing[column], data_type):
+            # A warehouse from before Oracle DATEs kept their time of day: lossless widening.
+            con.execute(
+                f"ALTER TABLE {qualified} ALTER COLUMN {quote_ident(column)} TYPE {data_type}"
+            )
         elif existing[column] != data_type:
             raise BaswareExtractError(
                 f"Basware extract {extract.id}: {qualified}.{column} is {existing[column]} in the "
@@ -415,6 +479,12 @@ def _file_name(files: list[SourceFile], path: str) -> str:
         if str(source.path) == path:
             return source.file_name
     return path
+
+
+def _is_ours(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.OutOfMemoryException | MemoryError) or bool(
+        _OURS.search(str(exc))
+    )
 
 
 def _first_line(exc: Exception) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from p2p_assets.lib.basware.errors import BaswareResponseError
+from p2p_assets.lib.files import PLAIN, name_problem
 
 # Basware writes dates day first: `28/03/2024, 10:17:02`; the other forms are seen in the wild.
 _DAY_FIRST_FORMATS = (
@@ -23,6 +24,27 @@ _DAY_FIRST_FORMATS = (
     "%d/%m/%Y",
 )
 _NUMBERED_FILE = re.compile(r"^(?P<table>.+?)_\d+(?:\.[A-Za-z0-9]+)+$")
+EXTRACT_ID = re.compile(r"[A-Za-z0-9_-]+")
+"""Basware's extract ids are 32 hex characters; anything else plain (no dots) is accepted too."""
+TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+"""A table name becomes a warehouse table and an asset key: a plain identifier."""
+LANDING_NAMES = ("manifest.json", "members", "rejected")
+"""Our bookkeeping in an extract's landing directory; a file Basware names so is refused."""
+
+
+def extract_id_problem(value: object) -> str | None:
+    problem = name_problem(value, pattern=EXTRACT_ID)
+    return f"its id {problem} (Basware's extract ids are 32 hex characters)" if problem else None
+
+
+def file_name_problem(value: object) -> str | None:
+    return name_problem(value, pattern=PLAIN, reserved=LANDING_NAMES)
+
+
+def table_name_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not TABLE_NAME.fullmatch(value):
+        return f"table name {value!r} is not a plain identifier ({TABLE_NAME.pattern})"
+    return None
 
 
 def parse_basware_datetime(value: Any, field_name: str = "date") -> datetime | None:
@@ -109,8 +131,12 @@ class Extract:
     @classmethod
     def from_api(cls, item: Any) -> "Extract":
         data = _mapping(item, "extract")
+        extract_id = _required(data, "id", "extract")
+        problem = extract_id_problem(extract_id)
+        if problem:
+            raise BaswareResponseError(f"Basware extract {extract_id!r} is refused: {problem}")
         return cls(
-            id=_required(data, "id", "extract"),
+            id=extract_id,
             type=_text(data, "type"),
             start_date=parse_basware_datetime(data.get("startDate"), "startDate"),
             end_date=parse_basware_datetime(data.get("endDate"), "endDate"),
@@ -149,6 +175,11 @@ class ExtractFile:
         found_extract_id = _text(data, "extractId") or extract_id
         if not found_extract_id:
             raise BaswareResponseError(f"Basware extract file without extractId: {dict(data)!r}")
+        for problem in (file_name_problem(file_name), table_name_problem(table_name)):
+            if problem:
+                raise BaswareResponseError(
+                    f"Basware extract {found_extract_id}: file {file_name!r} is refused: {problem}"
+                )
         return cls(
             extract_id=found_extract_id,
             table_name=table_name,
@@ -221,6 +252,15 @@ class LandedFile:
     path: Path
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class ExtractListing:
+    """What the extract list held: the usable extracts in extract order, and one message per item
+    that was refused (a bad id, an unreadable date), so one bad item never hides the others."""
+
+    extracts: list[Extract]
+    refused: list[str] = field(default_factory=list)
 
 
 def extract_order_key(extract: Extract) -> tuple[datetime, datetime, int, str]:

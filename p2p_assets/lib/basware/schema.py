@@ -32,9 +32,8 @@ def duckdb_type(column: str, oracle_type: str | None) -> str:
     declared = oracle_type.strip().upper()
     if _TEXT.match(declared):
         return "VARCHAR"
-    if declared == "DATE":
-        return "DATE"
-    if declared.startswith("TIMESTAMP"):
+    if declared == "DATE" or declared.startswith("TIMESTAMP"):
+        # An Oracle DATE carries a time of day (Basware's extracts show it): kept, never cut.
         return "TIMESTAMP"
     if declared in ("FLOAT", "BINARY_DOUBLE", "BINARY_FLOAT") or declared.startswith("FLOAT"):
         return "DECIMAL(38,10)"
@@ -49,6 +48,12 @@ def duckdb_type(column: str, oracle_type: str | None) -> str:
             return "BIGINT" if precision <= 18 else f"DECIMAL({precision},0)"
         return f"DECIMAL({precision},{min(scale, precision)})"
     return "VARCHAR"
+
+
+def widens(existing: str, target: str) -> bool:
+    """True when a column typed `existing` can become `target` without loss (DATE -> TIMESTAMP:
+    warehouses from before Oracle DATEs kept their time of day)."""
+    return existing == "DATE" and target == "TIMESTAMP"
 
 
 def conversion_sql(raw: str, target: str) -> str:

@@ -16,20 +16,21 @@ the one deliberate exception: the quota cannot be protected any other way, and t
 be held across the yielded token request for the "one token call" guarantee to hold.
 """
 
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from p2p_assets.lib.locks import write_private_atomically
+from p2p_assets.lib.tokens import CachedToken as _Token
+from p2p_assets.lib.tokens import TokenCache, cache_key
 from p2p_assets.lib.visma.errors import (
     VismaAuthError,
     VismaConfigError,
@@ -37,7 +38,6 @@ from p2p_assets.lib.visma.errors import (
     error_detail,
     is_authentication_failure,
 )
-from p2p_assets.lib.visma.locks import file_lock, write_private_atomically
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,6 @@ LEGACY_TOKEN_URL = "https://api.raet.com/authentication/token"
 # The documented lifetime is two hours; used when `expires_in` is missing or unreadable.
 _FALLBACK_LIFETIME = 7200.0
 _MAX_SKEW = 300.0
-
-
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    expires_at: float  # wall clock (epoch seconds), comparable across processes
-    refresh_at: float
 
 
 class VismaTokenAuth(httpx.Auth):
@@ -89,6 +82,7 @@ class VismaTokenAuth(httpx.Auth):
         self.legacy = legacy
         self.token_url = token_url or (LEGACY_TOKEN_URL if legacy else CONNECT_TOKEN_URL)
         self.cache_path = Path(cache_path) if cache_path is not None else None
+        self._cache = TokenCache(self.cache_path, clock=clock) if self.cache_path else None
         self.monthly_quota = monthly_quota
         self._clock = clock
         self._lock = threading.Lock()
@@ -96,9 +90,7 @@ class VismaTokenAuth(httpx.Auth):
         # Tokens are shared by every app that asks the same issuer for the same client and tenant;
         # `cache_scope` names the issuer when its URL changes between processes (a sandbox
         # served on a fresh loopback port by each process).
-        self.cache_key = hashlib.sha256(
-            f"{cache_scope or self.token_url}\n{client_id}\n{tenant_id or ''}".encode()
-        ).hexdigest()
+        self.cache_key = cache_key(cache_scope or self.token_url, client_id, tenant_id)
 
     def __repr__(self) -> str:
         return (
@@ -156,9 +148,9 @@ class VismaTokenAuth(httpx.Auth):
             if self._usable(self._token, stale):
                 assert self._token is not None
                 return self._token
-            if self.cache_path is not None:
-                stack.enter_context(file_lock(self._lock_path(self.cache_path)))
-                cached = self._read_cache(self.cache_path)
+            if self._cache is not None:
+                stack.enter_context(self._cache.locked())
+                cached = self._cache.get(self.cache_key)
                 if self._usable(cached, stale):
                     assert cached is not None
                     log.debug("Reusing the cached Visma token from %s", self.cache_path)
@@ -171,8 +163,14 @@ class VismaTokenAuth(httpx.Auth):
             response = yield self._token_request()
             response.read()
             token = self._parse_token_response(response, requested_at)
-            if self.cache_path is not None:
-                self._write_cache(self.cache_path, token)
+            if self._cache is not None and self.cache_path is not None:
+                self._cache.put(
+                    self.cache_key,
+                    token,
+                    token_url=self.token_url,
+                    client_id=self.client_id,
+                    tenant_id=self.tenant_id,
+                )
                 self._count_authentication(self.cache_path, month)
             self._token = token
             return token
@@ -262,63 +260,6 @@ class VismaTokenAuth(httpx.Auth):
                 "Visma: %d of the plan's %d authentication calls for %s are used",
                 entry[month], self.monthly_quota, month,
             )  # fmt: skip
-
-    # --- shared file cache -----------------------------------------------------------------
-
-    @staticmethod
-    def _lock_path(cache_path: Path) -> Path:
-        return cache_path.with_name(cache_path.name + ".lock")
-
-    def _read_cache(self, path: Path) -> _Token | None:
-        entry = _load(path).get(self.cache_key)
-        if not isinstance(entry, dict):
-            return None
-        try:
-            return _Token(
-                value=str(entry["access_token"]),
-                expires_at=float(entry["expires_at"]),
-                refresh_at=float(entry["refresh_at"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    def _write_cache(self, path: Path, token: _Token) -> None:
-        entries = _load(path)
-        now = self._clock()
-        # Drop expired entries of any credentials so the file does not grow without bound.
-        entries = {
-            key: entry
-            for key, entry in entries.items()
-            if isinstance(entry, dict) and _float(entry.get("expires_at")) > now
-        }
-        entries[self.cache_key] = {
-            "access_token": token.value,
-            "expires_at": token.expires_at,
-            "refresh_at": token.refresh_at,
-            "token_url": self.token_url,
-            "client_id": self.client_id,
-            "tenant_id": self.tenant_id,
-        }
-        write_private_atomically(path, json.dumps({"tokens": entries}, indent=1).encode())
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        log.warning("Ignoring an unreadable Visma token cache at %s", path)
-        return {}
-    tokens = data.get("tokens") if isinstance(data, dict) else None
-    return dict(tokens) if isinstance(tokens, dict) else {}
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _lifetime(expires_in: Any) -> float:

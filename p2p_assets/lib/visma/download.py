@@ -10,16 +10,22 @@ import os
 import re
 from pathlib import Path
 
-from p2p_assets.lib.files import is_plain_file_name
+from p2p_assets.lib.files import name_problem
 from p2p_assets.lib.visma.errors import VismaDownloadError, VismaResponseError
+
+VISMA_NAME = re.compile(r"[A-Za-z0-9_.\-(),$+`=']+")
+"""The characters the manual allows in a file name: [a-z] [A-Z] [0-9] - _ . ( ) , $ + ` = '."""
+# Our bookkeeping beside each landed file (see landing.py); a file of that name is refused.
+LANDING_NAMES = ("file.json", "landed.json", "rejected")
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 
 
 def safe_file_name(file_name: str) -> str:
-    """The vendor's file name, refused if it could escape the landing directory."""
-    if not is_plain_file_name(file_name):
-        raise VismaResponseError(f"Visma file name {file_name!r} is not a plain file name")
+    """The vendor's file name, refused unless it is a plain name (see `lib/files.py`)."""
+    problem = name_problem(file_name, pattern=VISMA_NAME, reserved=LANDING_NAMES)
+    if problem:
+        raise VismaResponseError(f"Visma file name {file_name!r} is refused: {problem}")
     return file_name
 
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from p2p_assets.lib.files import is_plain_file_name
+from p2p_assets.lib.files import name_problem
 from p2p_assets.lib.visma.client import VismaClient
-from p2p_assets.lib.visma.download import safe_file_name
+from p2p_assets.lib.visma.download import LANDING_NAMES, safe_file_name
 from p2p_assets.lib.visma.errors import VismaError
 from p2p_assets.lib.visma.models import VismaFile
 
-CATALOG = "file.json"
-LANDED = "landed.json"
-REJECTED = "rejected"
+CATALOG, LANDED, REJECTED = LANDING_NAMES
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,13 @@ class LandedFile:
     sha256: str
     downloaded_at: datetime
     downloaded_now: bool
+    source: dict | None = None  # where the bytes came from (lib/warehouse/sources.py)
 
 
 def file_dir(root: Path, business_type_id: int, file_id: str) -> Path:
-    if not is_plain_file_name(file_id):
-        raise VismaError(f"Visma file id {file_id!r} cannot name a landing directory")
+    problem = name_problem(file_id)
+    if problem:
+        raise VismaError(f"Visma file id {file_id!r} is refused: {problem}")
     return root / str(business_type_id) / file_id
 
 
@@ -79,8 +79,11 @@ def upload_order(file: VismaFile) -> tuple[datetime, str]:
     return (file.upload_date or datetime.min.replace(tzinfo=UTC), file.file_id)
 
 
-def land_file(client: VismaClient, root: Path, file: VismaFile) -> LandedFile:
-    """The file's bytes on disk: the landed copy when there is one, else downloaded now."""
+def land_file(
+    client: VismaClient, root: Path, file: VismaFile, *, source: dict | None = None
+) -> LandedFile:
+    """The file's bytes on disk: the landed copy when there is one, else downloaded now.
+    `source` (where the bytes come from) is recorded beside them."""
     assert file.business_type_id is not None
     directory = file_dir(root, file.business_type_id, file.file_id)
     directory.mkdir(parents=True, exist_ok=True)
@@ -92,15 +95,23 @@ def land_file(client: VismaClient, root: Path, file: VismaFile) -> LandedFile:
             return LandedFile(
                 file, path, landed["size"], landed["sha256"],
                 datetime.fromisoformat(landed["downloaded_at"]), downloaded_now=False,
+                source=landed.get("source"),
             )  # fmt: skip
     path, size, sha256 = client.download(file, directory)
     downloaded_at = datetime.now(UTC)
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(
-        json.dumps({"size": size, "sha256": sha256, "downloaded_at": downloaded_at.isoformat()})
+        json.dumps(
+            {
+                "size": size,
+                "sha256": sha256,
+                "downloaded_at": downloaded_at.isoformat(),
+                "source": source,
+            }
+        )
     )
     tmp.replace(record)
-    return LandedFile(file, path, size, sha256, downloaded_at, downloaded_now=True)
+    return LandedFile(file, path, size, sha256, downloaded_at, downloaded_now=True, source=source)
 
 
 def reject(landed: LandedFile) -> Path:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from p2p_assets.lib.visma.business_types import MUTATION_KEYS, Kind
 from p2p_assets.lib.visma.formats import ParsedFile
 from p2p_assets.lib.visma.landing import LandedFile
+from p2p_assets.lib.warehouse import sources
 from p2p_assets.lib.warehouse.connection import quote_ident, transaction
 
 SCHEMA = "visma"
@@ -64,11 +65,16 @@ def load_file(
     parsed: ParsedFile | None,
     kind: Kind,
     loaded_at: datetime,
+    *,
+    source: sources.Source | None = None,
 ) -> FileLoad:
+    """`source` (where the file came from) is claimed in the same transaction."""
     file = landed.file
     ensure_schemas(con)
     load = FileLoad(parsed.format if parsed else None, parsed.records if parsed else 0)
     with transaction(con):
+        if source is not None:
+            sources.claim(con, source)
         con.execute(f"DELETE FROM {SCHEMA}.files WHERE file_id = ?", [file.file_id])
         con.execute(
             f"INSERT INTO {SCHEMA}.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from p2p_assets.lib.http import redact_url
-from p2p_assets.lib.visma.locks import ensure_private_dir, file_lock
+from p2p_assets.lib.http import parse_retry_after, redact_url
+from p2p_assets.lib.locks import ensure_private_dir, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,11 @@ class Pacer:
 
 
 class PacingTransport(httpx.BaseTransport):
-    """Sends every request in a pacer slot; on 429 sleeps `throttle_sleep`, slows the pacer down
-    by `throttle_step` and sends again, at most `max_throttled` times. A 429 it gives up on is
-    returned with `extensions["throttled"]` set, for the client to raise its own error."""
+    """Sends every request in a pacer slot; on 429 sleeps `throttle_sleep` (or what a
+    `Retry-After` header asks, up to that: the spike arrest sends none, a gateway in front of it
+    may), slows the pacer down by `throttle_step` and sends again, at most `max_throttled` times.
+    A 429 it gives up on is returned with `extensions["throttled"]` set, for the client to raise
+    its own error."""
 
     def __init__(
         self,
@@ -151,15 +153,17 @@ class PacingTransport(httpx.BaseTransport):
                 response.extensions = {**response.extensions, "throttled": throttled}
                 return response
             _discard(response)
+            asked = parse_retry_after(response.headers.get("Retry-After"))
+            wait = self.throttle_sleep if asked is None else min(asked, self.throttle_sleep)
             log.warning(
-                "Visma spike arrest: %s %s answered 429 (%d of %d); sleeping %.0f s",
+                "Visma spike arrest: %s %s answered 429 (%d of %d); sleeping %.1f s",
                 request.method,
                 redact_url(request.url),
                 throttled,
                 self.max_throttled,
-                self.throttle_sleep,
+                wait,
             )
-            self._sleep(self.throttle_sleep)
+            self._sleep(wait)
             self.pacer.slow_down(self.throttle_step)
 
     def close(self) -> None:

@@ -140,7 +140,7 @@ def test_types_are_exact_and_lineage_is_recorded(tmp_path):
             "SELECT DISTINCT _extract_id, _file_name FROM basware_history.ia_invoice"
         ).fetchall()
     assert types["GROSS_SUM"] == "DECIMAL(18,2)"
-    assert types["DUE_DATE"] == "DATE"
+    assert types["DUE_DATE"] == "TIMESTAMP"  # an Oracle DATE carries a time of day
     assert types["CREATION_TIME"] == "TIMESTAMP"
     assert types["ID"] == "VARCHAR"
     assert lineage == [(f"{0:032x}", "IA_INVOICE_0001.json")]
@@ -167,20 +167,58 @@ def test_new_column_is_added_and_missing_one_is_null(tmp_path):
     assert "STATUS" in result["IA_INVOICE"].missing_columns
 
 
+def test_an_oracle_date_keeps_its_time_of_day(tmp_path):
+    path = _write(
+        tmp_path / "e0",
+        [{"ID": "A", "DUE_DATE": "28/03/2026, 14:05:09"}, {"ID": "B", "DUE_DATE": "29/03/2026"}],
+        "json",
+    )
+    with connect(tmp_path / "w.duckdb") as con:
+        load_extract(
+            con, _extract(0), [SourceFile("IA_INVOICE", path.name, path, 2)], DEFINITIONS, []
+        )
+        rows = con.execute("SELECT ID, DUE_DATE FROM basware.ia_invoice ORDER BY ID").fetchall()
+    assert rows == [("A", datetime(2026, 3, 28, 14, 5, 9)), ("B", datetime(2026, 3, 29))]
+
+
+def test_a_warehouse_with_date_columns_is_widened_to_timestamps(tmp_path):
+    path = _write(tmp_path / "e1", [{"ID": "B", "DUE_DATE": "29/03/2026, 08:00:00"}], "json")
+    with connect(tmp_path / "w.duckdb") as con:
+        # A warehouse written when DATE columns were DATE.
+        for schema in ("basware", "basware_history"):
+            con.execute(f"CREATE SCHEMA {schema}")
+            con.execute(
+                f"CREATE TABLE {schema}.ia_invoice (ID VARCHAR, DUE_DATE DATE, "
+                "_extract_id VARCHAR, _extract_date TIMESTAMP, _file_name VARCHAR, "
+                "_loaded_at TIMESTAMP)"
+            )
+        con.execute(
+            "INSERT INTO basware.ia_invoice VALUES ('A', DATE '2026-03-01', 'x', "
+            "TIMESTAMP '2025-01-01', 'f', TIMESTAMP '2025-01-01')"
+        )
+        load_extract(
+            con, _extract(1), [SourceFile("IA_INVOICE", path.name, path, 1)], DEFINITIONS, []
+        )
+        rows = con.execute("SELECT ID, DUE_DATE FROM basware.ia_invoice ORDER BY ID").fetchall()
+    assert rows == [("A", datetime(2026, 3, 1)), ("B", datetime(2026, 3, 29, 8))]
+
+
 @pytest.mark.parametrize(
-    ("content", "count", "reason"),
+    ("content", "count", "reason", "corrupt"),
     [
-        ('[{"ID": "A", "GROSS_SUM": "12.345"}]', 1, "column GROSS_SUM: value '12.345'"),
-        ('[{"ID": "A", "GROSS_SUM": "lots"}]', 1, "column GROSS_SUM: value 'lots'"),
-        ('[{"ID": "A", "DUE_DATE": "28/03/2026, 10:00:00"}]', 1, "column DUE_DATE"),
-        ('[{"ID": "A"}, {"ID": "B"}]', 3, "announced 3 records, the file holds 2"),
-        ('[{"ID": "A"}, {"GROSS_SUM": "1"}]', 2, "a record has no ID"),
-        ('[{"ID": "A", ', 1, "IA_INVOICE_0001.json"),
+        ('[{"ID": "A", "GROSS_SUM": "12.345"}]', 1, "column GROSS_SUM: value '12.345'", False),
+        ('[{"ID": "A", "GROSS_SUM": "lots"}]', 1, "column GROSS_SUM: value 'lots'", False),
+        ('[{"ID": "A", "DUE_DATE": "31/02/2026"}]', 1, "column DUE_DATE", False),
+        ('[{"ID": "A"}, {"ID": "B"}]', 3, "announced 3 records, the file holds 2", True),
+        ('[{"ID": "A"}, {"GROSS_SUM": "1"}]', 2, "a record has no ID", False),
+        ('[{"ID": "A", ', 1, "Malformed JSON", True),
     ],
 )
 def test_bad_file_fails_the_whole_extract_and_names_file_and_reason(
-    tmp_path, content, count, reason
+    tmp_path, content, count, reason, corrupt
 ):
+    """Only a provably damaged copy is `corrupt` (downloaded again); a value we cannot convert or
+    a record without an ID is not: the same bytes would come again."""
     good = _write(tmp_path / "good", [{"ID": "OK", "GROSS_SUM": "1.00"}], "json")
     with connect(tmp_path / "w.duckdb") as con:
         load_extract(
@@ -207,6 +245,7 @@ def test_bad_file_fails_the_whole_extract_and_names_file_and_reason(
             )
         assert "IA_INVOICE_0001.json" in str(raised.value)
         assert reason in str(raised.value)
+        assert raised.value.corrupt is corrupt
         assert f"{1:032x}" in str(raised.value)
         # Nothing of the failed extract is visible, in any table.
         assert con.execute("SELECT * FROM basware.ia_invoice").fetchall() == before
@@ -217,17 +256,45 @@ def test_bad_file_fails_the_whole_extract_and_names_file_and_reason(
         assert con.execute("SELECT count(*) FROM basware.extracts").fetchone() == (1,)
 
 
-def test_unknown_table_and_missing_files_are_refused(tmp_path):
+def test_a_table_basware_added_is_loaded_typed_by_its_definition(tmp_path):
+    path = _write(tmp_path / "x", [{"ID": "A", "AMOUNT": "1.50", "NOTE": "n"}], "json")
+    definitions = {**DEFINITIONS, "IA_MYSTERY": {"ID": "NVARCHAR2(64)", "AMOUNT": "NUMBER(18,2)"}}
+    with connect(tmp_path / "w.duckdb") as con:
+        loads = load_extract(
+            con,
+            _extract(0),
+            [SourceFile("IA_MYSTERY", "IA_MYSTERY_0001.json", path)],
+            definitions,
+            ["IA_INVOICE", "IA_MYSTERY"],
+        )
+        rows = con.execute("SELECT ID, AMOUNT, NOTE FROM basware.ia_mystery").fetchall()
+        history = con.execute("SELECT count(*) FROM basware_history.ia_mystery").fetchone()
+    assert rows == [("A", Decimal("1.50"), "n")] and history == (1,)
+    assert list(loads) == ["IA_INVOICE", "IA_MYSTERY"]
+
+
+@pytest.mark.parametrize("table", ["IA-MYSTERY", "../X", "1TABLE", "IA_INVOICE;DROP"])
+def test_a_table_name_that_is_not_an_identifier_is_refused(tmp_path, table):
     path = _write(tmp_path / "x", [{"ID": "A"}], "json")
     with connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(BaswareFileError, match="unknown table 'IA_MYSTERY'"):
+        with pytest.raises(BaswareFileError, match="not a plain identifier"):
+            load_extract(con, _extract(0), [SourceFile(table, "x.json", path)], DEFINITIONS, [])
+
+
+def test_a_landing_path_with_glob_characters_never_reaches_a_reader(tmp_path):
+    directory = tmp_path / "data[1]"
+    directory.mkdir()
+    path = _write(directory / "x", [{"ID": "A"}], "json")
+    with connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(BaswareExtractError, match="glob character"):
             load_extract(
-                con,
-                _extract(0),
-                [SourceFile("IA_MYSTERY", "IA_MYSTERY_0001.json", path)],
-                DEFINITIONS,
-                ["IA_INVOICE"],
+                con, _extract(0), [SourceFile("IA_INVOICE", "x.json", path)], DEFINITIONS, []
             )
+
+
+def test_missing_files_are_refused(tmp_path):
+    path = _write(tmp_path / "x", [{"ID": "A"}], "json")
+    with connect(tmp_path / "w.duckdb") as con:
         info = ExtractInfo("f" * 32, "Delta", datetime(2026, 1, 2), file_count=2)
         with pytest.raises(BaswareExtractError, match="announced 2 files, listed 1"):
             load_extract(con, info, [SourceFile("IA_INVOICE", "a.json", path)], DEFINITIONS, [])

@@ -6,7 +6,8 @@ WITH as_of AS (
     SELECT coalesce(max(extract_date)::DATE, current_date) AS day FROM basware.extracts
 ),
 open_invoices AS (
-    SELECT i.*, a.day AS as_of_date
+    -- Basware's DATEs carry a time of day; "overdue" compares days.
+    SELECT i.* REPLACE (CAST(i.DUE_DATE AS DATE) AS DUE_DATE), a.day AS as_of_date
     FROM basware.ia_invoice AS i, as_of AS a
     WHERE i.PAYMENT_DATE IS NULL
       AND i.REMOVAL_DATE IS NULL

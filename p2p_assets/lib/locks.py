@@ -1,4 +1,4 @@
-"""Cross-process locks and owner-only files, for the token cache and the pacer.
+"""Cross-process locks and owner-only files, for token caches, the pacer and the sync lock.
 
 `fcntl.flock` serialises processes on one machine (Dagster runs each step in its own process);
 a per-path `threading.Lock` serialises threads of one process as well, because two threads that

@@ -1,0 +1,88 @@
+"""What a person does by hand, and only a person: `p2p-assets basware redownload` (spend the last
+download of a file) and `p2p-assets warehouse sources|adopt` (where the warehouse's data came from).
+"""
+
+import sys
+
+from p2p_assets import settings
+
+
+def redownload_basware(extract_id: str, file_names: list[str], *, verbose: bool = False) -> int:
+    """Allow the last download of these files of a landed extract, then run the extract again."""
+    import dagster as dg
+
+    from p2p_assets.cli import prepare_dagster_home
+    from p2p_assets.definitions import defs
+    from p2p_assets.headless import SYNC_TAG, failure_message
+    from p2p_assets.lib.basware.landing import allow_last_download
+    from p2p_assets.lib.basware.models import extract_id_problem
+
+    problem = extract_id_problem(extract_id)
+    if problem:
+        print(f"p2p-assets: Basware extract {extract_id!r} is refused: {problem}", file=sys.stderr)
+        return 2
+    directory = settings.landing_dir("basware") / extract_id
+    if not (directory / "manifest.json").exists():
+        print(f"p2p-assets: Basware extract {extract_id} was never landed here", file=sys.stderr)
+        return 2
+    allowed = allow_last_download(directory, file_names)
+    unknown = sorted(set(file_names) - set(allowed))
+    if unknown:
+        print(f"p2p-assets: extract {extract_id} has no file {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    print(f"Allowed one more download of {', '.join(allowed)}; loading extract {extract_id}")
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("basware_extract_job").execute_in_process(
+            instance=instance,
+            partition_key=extract_id,
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO" if verbose else "WARNING"}}}
+            },
+            tags=dict([SYNC_TAG]),
+        )
+    if not result.success:
+        print(f"FAILED Basware extract {extract_id}: {failure_message(result)}")
+        return 1
+    print(f"Basware extract {extract_id} loaded and acknowledged")
+    return 0
+
+
+def list_sources() -> int:
+    from p2p_assets.lib.warehouse import sources
+    from p2p_assets.lib.warehouse.connection import connect
+
+    path = settings.warehouse_path()
+    if not path.exists():
+        print(f"{path}: no warehouse yet")
+        return 0
+    with connect(path, read_only=True) as con:
+        recorded = sources.recorded(con)
+    print(f"{path}:")
+    for vendor in sources.LABELS:
+        source = recorded.get(vendor)
+        print(f"  {vendor:<14} {source.describe() if source else 'nothing recorded'}")
+    return 0
+
+
+def adopt(vendor: str) -> int:
+    """Record the configured source of `vendor` as where the warehouse's existing data came from
+    (a warehouse written before sources were recorded)."""
+    from p2p_assets.defs.resources import configured
+    from p2p_assets.lib.warehouse import sources
+    from p2p_assets.lib.warehouse.connection import connect, transaction
+    from p2p_assets.live import ConfigurationError
+
+    try:
+        source = configured(vendor).source()
+    except ConfigurationError as exc:
+        print(f"p2p-assets: {exc}", file=sys.stderr)
+        return 2
+    path = settings.warehouse_path()
+    with connect(path) as con, transaction(con):
+        previous = sources.recorded(con).get(vendor)
+        sources.record(con, source)
+    was = f" (was {previous.describe()})" if previous else ""
+    print(f"{path}: {vendor} data is recorded as from {source.describe()}{was}")
+    return 0
