@@ -198,7 +198,7 @@ def _sandbox_config(rows: int, file_format: str):
 
 def prepare(rows: int, file_format: str, base: Path) -> dict[str, Any]:
     """Generate the extract with the sandbox and land it with the real landing step."""
-    from p2p_assets.lib.basware import BaswareClient, basware_auth
+    from p2p_assets.defs.basware.resources import BaswareResource
     from p2p_assets.lib.basware.landing import land_extract
     from p2p_assets.sandbox.basware import BaswareSandbox
     from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS
@@ -210,13 +210,16 @@ def prepare(rows: int, file_format: str, base: Path) -> dict[str, Any]:
     generate_s = time.perf_counter() - started
     data_dir = base / "data"
     landing = data_dir / "landing" / "basware"
+    os.environ["P2P_DATA_DIR"] = str(data_dir)  # the token cache goes there
     with sandbox.serve() as url:
-        auth = basware_auth(
-            url,
+        # The resource every path builds its client from, pointed at this sandbox as a user
+        # points it at Basware (BASWARE_API_URL and the credentials).
+        basware = BaswareResource(
+            api_url=url,
             client_id=SANDBOX_CREDENTIALS["client_id"],
             client_secret=SANDBOX_CREDENTIALS["client_secret"],
         )
-        with BaswareClient(url, auth) as client:
+        with basware.get_client() as client:
             extract = client.list_extracts()[0]
             started = time.perf_counter()
             landed = land_extract(client, extract, landing)

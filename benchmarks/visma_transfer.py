@@ -80,11 +80,11 @@ def backfill(files: int, work: Path, via: str) -> None:
         loaded = sum(o.success for o in report.outcomes)
         failed = len(report.outcomes) - loaded
     else:
-        from p2p_assets.defs.visma.resources import visma_resource_from_env
+        from p2p_assets.defs.resources import configured
         from p2p_assets.lib.visma.landing import land_file
 
         loaded = failed = 0
-        with visma_resource_from_env().get_client() as client:
+        with configured("visma").get_client() as client:
             for file in client.list_files(filter="businessType eq 7101"):
                 land_file(client, settings.landing_dir("visma"), file)
                 loaded += 1
@@ -104,15 +104,14 @@ def backfill(files: int, work: Path, via: str) -> None:
 # -- (2) large file -------------------------------------------------------------------------------
 
 
-def _download_child(url: str, cache: str, dest: str, queue: "multiprocessing.Queue") -> None:
-    from p2p_assets.lib.visma import Pacer, VismaClient, VismaTokenAuth
-    from p2p_assets.sandbox.visma import VismaSandboxConfig
+def _download_child(env: dict[str, str], dest: str, queue: "multiprocessing.Queue") -> None:
+    os.environ.update(env)
+    from p2p_assets.defs.resources import configured
 
-    config = VismaSandboxConfig()
-    auth = VismaTokenAuth(config.client_id, config.client_secret, config.tenant_id,
-                          token_url=f"{url}/connect/token", cache_path=cache)  # fmt: skip
     started = time.perf_counter()
-    with VismaClient(f"{url}/v1.0", auth, pacer=Pacer(0.0)) as client:
+    # The client every path uses, configured as in production (`env`: VISMA_* variables), so it
+    # paces its Range requests under the spike arrest as it would against Visma.
+    with configured("visma").get_client() as client:
         (file,) = [f for f in client.list_files() if f.file_name == "sandbox_large_file.csv"]
         path, size, sha256 = client.download(file, dest)
     queue.put((str(path), size, sha256, time.perf_counter() - started, _peak_rss_mib()))
@@ -132,11 +131,19 @@ def large_file(size: int, work: Path) -> None:
           "(not measured)", flush=True)  # fmt: skip
     source = next(Path(f["path"]) for f in sandbox.files() if f["name"] == "sandbox_large_file.csv")
     with sandbox.serve() as url:
+        env = {
+            "P2P_DATA_DIR": str(work / "large-client"),
+            "VISMA_API_URL": f"{url}/v1.0",
+            "VISMA_TOKEN_URL": f"{url}/connect/token",
+            "VISMA_CLIENT_ID": config.client_id,
+            "VISMA_CLIENT_SECRET": config.client_secret,
+            "VISMA_TENANT_ID": config.tenant_id,
+        }
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         child = context.Process(
             target=_download_child,
-            args=(url, str(work / "token.json"), str(work / "large-landing"), queue),
+            args=(env, str(work / "large-landing"), queue),
         )
         child.start()
         path, got, sha256, seconds, peak = queue.get(timeout=3600)

@@ -26,15 +26,34 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+SMALL_TENANT = {
+    "P2P_SANDBOX_BASWARE_INVOICES": "40",
+    "P2P_SANDBOX_BASWARE_INITIAL_DELTAS": "1",
+    "P2P_SANDBOX_BASWARE_DELTA_INTERVAL_SECONDS": "0",
+}
+
+
 def load_basware_warehouse(root: Path) -> Path:
     """`p2p-assets sync basware` against a small sandbox tenant; returns the warehouse file."""
-    env = clean_env(
-        root / "data",
-        P2P_SANDBOX_BASWARE_INVOICES="40",
-        P2P_SANDBOX_BASWARE_INITIAL_DELTAS="1",
-        P2P_SANDBOX_BASWARE_DELTA_INTERVAL_SECONDS="0",
-    )
-    result = cli(env, "sync", "basware")
+    result = cli(clean_env(root / "data", **SMALL_TENANT), "sync", "basware")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root / "data" / "warehouse.duckdb"
+
+
+def load_live_basware_warehouse(root: Path) -> Path:
+    """The same tenant loaded in live mode, from a Basware sandbox served on loopback: the data
+    a live write-back target may be sent (sandbox data never is)."""
+    from p2p_assets.sandbox.basware import BaswareSandbox, BaswareSandboxConfig
+
+    config = BaswareSandboxConfig(invoices=40, initial_deltas=1)
+    with BaswareSandbox(config, root / "vendor").serve() as url:
+        env = clean_env(
+            root / "data",
+            BASWARE_API_URL=url,
+            BASWARE_CLIENT_ID=config.client_id,
+            BASWARE_CLIENT_SECRET=config.client_secret,
+        )
+        result = cli(env, "sync", "basware")
     assert result.returncode == 0, result.stdout + result.stderr
     return root / "data" / "warehouse.duckdb"
 

@@ -17,8 +17,9 @@ def _evaluate(tenant: Tenant, cursor: str | None) -> dg.SensorResult:
     return result
 
 
-def _cursor(extracts: int, waiting: int, newest: str) -> str:
-    return json.dumps({"extracts": extracts, "waiting": waiting, "newest": newest})
+def _cursor(waiting: int, newest: str | None) -> str:
+    """The sensor asks for the extracts waiting for export only (`processingStatus`)."""
+    return json.dumps({"waiting": waiting, "refused": 0, "newest": newest})
 
 
 def test_sensor_requests_one_run_per_waiting_extract_in_order(serve_tenant):
@@ -35,7 +36,7 @@ def test_sensor_requests_one_run_per_waiting_extract_in_order(serve_tenant):
     assert first.dynamic_partitions_requests == [
         dg.AddDynamicPartitionsRequest(partitions_def_name=PARTITIONS, partition_keys=ids)
     ]
-    assert first.cursor == _cursor(3, 3, ids[-1])
+    assert first.cursor == _cursor(3, ids[-1])
     assert first.skip_reason is None
 
     # The daemon applies the partition request; then nothing is new, but all still wait.
@@ -50,7 +51,7 @@ def test_sensor_requests_one_run_per_waiting_extract_in_order(serve_tenant):
     acknowledged = _evaluate(tenant, second.cursor)
     assert acknowledged.run_requests == []
     assert acknowledged.dynamic_partitions_requests == []
-    assert acknowledged.cursor == _cursor(3, 0, ids[-1])
+    assert acknowledged.cursor == _cursor(0, None)
     assert acknowledged.skip_reason
 
     published = tenant.sandbox.publish_delta()
@@ -62,4 +63,4 @@ def test_sensor_requests_one_run_per_waiting_extract_in_order(serve_tenant):
             partitions_def_name=PARTITIONS, partition_keys=[published["id"]]
         )
     ]
-    assert new.cursor == _cursor(4, 1, published["id"])
+    assert new.cursor == _cursor(1, published["id"])

@@ -23,6 +23,7 @@ from p2p_assets_tests.defs.writeback import (
     cli,
     fresh_data_dir,
     load_basware_warehouse,
+    load_live_basware_warehouse,
     query,
 )
 
@@ -32,9 +33,19 @@ def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
 
 
+@pytest.fixture(scope="module")
+def live_basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return load_live_basware_warehouse(tmp_path_factory.mktemp("live-basware"))
+
+
 @pytest.fixture
 def data_dir(basware_warehouse: Path, tmp_path: Path) -> Path:
     return fresh_data_dir(basware_warehouse, tmp_path)
+
+
+@pytest.fixture
+def live_data_dir(live_basware_warehouse: Path, tmp_path: Path) -> Path:
+    return fresh_data_dir(live_basware_warehouse, tmp_path)
 
 
 def _sandbox(data: Path) -> BossInsightsSandbox:
@@ -163,7 +174,24 @@ def test_a_crash_after_boss_insights_accepted_never_writes_twice(data_dir: Path)
     assert len(events) == len(written)
 
 
-def test_wrong_credentials_are_refused_and_nothing_is_lost(data_dir: Path) -> None:
+def test_live_mode_never_sends_sandbox_data(data_dir: Path) -> None:
+    sandbox = _sandbox(data_dir)
+    with sandbox.serve() as url:
+        env = clean_env(
+            data_dir,
+            BOSS_INSIGHTS_URL=f"{url}/api",
+            BOSS_INSIGHTS_VENDOR_PATH="/vendors",
+            BOSS_INSIGHTS_PAYABLE_INVOICE_PATH="/payable-invoices",
+            **{f"BOSS_INSIGHTS_{k.upper()}": v for k, v in SANDBOX_CREDENTIALS.items()},
+        )
+        refused = cli(env, "sync", "boss_insights")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Basware data from the Basware sandbox; refusing to send it" in refused.stdout
+    assert sandbox.writes() == []
+
+
+def test_wrong_credentials_are_refused_and_nothing_is_lost(live_data_dir: Path) -> None:
+    data_dir = live_data_dir
     sandbox = _sandbox(data_dir)
     with sandbox.serve() as url:
         base = {
@@ -173,8 +201,8 @@ def test_wrong_credentials_are_refused_and_nothing_is_lost(data_dir: Path) -> No
         }
         no_paths = cli(clean_env(data_dir, **base, BOSS_INSIGHTS_PASSWORD="x"),
                        "sync", "boss_insights")  # fmt: skip
-        assert no_paths.returncode == 1
-        assert "set BOSS_INSIGHTS_VENDOR_PATH" in no_paths.stdout + no_paths.stderr
+        assert no_paths.returncode == 2  # refused before anything runs
+        assert "BOSS_INSIGHTS_VENDOR_PATH is not set" in no_paths.stderr
         base.update(BOSS_INSIGHTS_VENDOR_PATH="/vendors",
                     BOSS_INSIGHTS_PAYABLE_INVOICE_PATH="/payable-invoices")  # fmt: skip
         wrong = cli(clean_env(data_dir, **base, BOSS_INSIGHTS_PASSWORD="wrong-password-123"),
