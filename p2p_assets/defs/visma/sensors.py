@@ -28,6 +28,7 @@ class FilePlan:
     to_load: list[tuple[int, VismaFile]] = field(default_factory=list)
     skipped_snapshots: dict[int, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
 
 def plan_files(
@@ -36,7 +37,7 @@ def plan_files(
     catalogued_files: Mapping[int, list[VismaFile]],
 ) -> FilePlan:
     """Register every listed file; load each one (full snapshots: only the newest)."""
-    plan = FilePlan(errors=dict(listing.errors))
+    plan = FilePlan(errors=dict(listing.errors), refused=list(listing.refused))
     for type_id, files in listing.files.items():
         known = set(known_partitions.get(type_id, ()))
         new = [f.file_id for f in files if f.file_id not in known]
@@ -86,6 +87,8 @@ def _visma_files_sensor() -> dg.SensorDefinition:
             listing = list_available(client, SUBSCRIPTIONS)
         for type_id, error in listing.errors.items():
             context.log.error(f"Visma business type {type_id} not listed: {error}")
+        for message in listing.refused:
+            context.log.error(message)
         if listing.errors and not listing.files:
             raise dg.Failure(
                 "Visma: no business type could be listed: " + "; ".join(listing.errors.values())

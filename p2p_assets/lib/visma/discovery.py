@@ -6,8 +6,10 @@ app is not subscribed to names that type and leaves the others to load.
 
 from dataclasses import dataclass, field
 
+from p2p_assets.lib.files import name_problem
 from p2p_assets.lib.visma.business_types import business_type
 from p2p_assets.lib.visma.client import VismaClient
+from p2p_assets.lib.visma.download import LANDING_NAMES, VISMA_NAME
 from p2p_assets.lib.visma.errors import VismaError
 from p2p_assets.lib.visma.landing import upload_order, with_business_type
 from p2p_assets.lib.visma.models import VismaFile
@@ -17,6 +19,7 @@ from p2p_assets.lib.visma.models import VismaFile
 class Listing:
     files: dict[int, list[VismaFile]] = field(default_factory=dict)  # available, oldest first
     errors: dict[int, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # files whose id or name is not plain
 
     def to_load(self, type_id: int, known: list[VismaFile]) -> list[VismaFile]:
         """The files to materialise: all of them, oldest first, except for full-snapshot types,
@@ -48,6 +51,25 @@ def list_available(client: VismaClient, type_ids: tuple[int, ...]) -> Listing:
                 f"businessType eq {type_id}, e.g. {stray[0].file_name}"
             )
             continue
-        files = [with_business_type(f, type_id) for f in files]
-        listing.files[type_id] = sorted(files, key=upload_order)
+        usable = []
+        for file in files:
+            problem = _refusal(file)
+            if problem:
+                listing.refused.append(
+                    f"Visma business type {type_id}: file {file.file_name!r} ({file.file_id!r}) "
+                    f"is refused: {problem}"
+                )
+            else:
+                usable.append(with_business_type(file, type_id))
+        listing.files[type_id] = sorted(usable, key=upload_order)
     return listing
+
+
+def _refusal(file: VismaFile) -> str | None:
+    """Ids and names from Visma become directory and file names: plain names only (one bad file
+    never stops the others of its type)."""
+    problem = name_problem(file.file_id)
+    if problem:
+        return f"its id {problem}"
+    problem = name_problem(file.file_name, pattern=VISMA_NAME, reserved=LANDING_NAMES)
+    return f"its name {problem}" if problem else None

@@ -265,3 +265,25 @@ def test_resumable_upload_of_one_chunk_closes_with_an_empty_post(tmp_path: Path)
         client.upload(source, 7100, resumable=True)
     assert len(posts) == 2 and posts[1].content == b""
     assert "Content-Type" not in posts[1].headers
+
+
+def test_a_listed_file_whose_id_or_name_is_not_plain_is_refused_alone() -> None:
+    from p2p_assets.lib.visma.discovery import list_available
+
+    fake = FakeVisma()
+    files = [
+        item(1),
+        item(2, fileId="../../escape"),
+        item(3, fileName="file.json"),  # our own catalogue entry's name
+        item(4, fileName="a*b.xml"),
+        item(5),
+    ]
+    fake.route("GET", "/files", lambda request: json_response(
+        200, {"data": files, "pageIndex": 0, "pageSize": 1000, "count": len(files)}
+    ))  # fmt: skip
+    with make_client(fake) as client:
+        listing = list_available(client, (7101,))
+    assert [f.file_id for f in listing.files[7101]] == ["id-1", "id-5"]
+    assert len(listing.refused) == 3
+    assert "'../../escape'" in listing.refused[0] and "'file.json'" in listing.refused[1]
+    assert "'a*b.xml'" in listing.refused[2]
