@@ -1,8 +1,10 @@
 """A tiny threaded loopback HTTP server that every vendor sandbox reuses.
 
-A sandbox is a plain callable `app(Request) -> Response`; `Router` maps method + path patterns to
-handlers. `serve(app)` runs it on 127.0.0.1 with an ephemeral port in a background thread (for tests
-and benchmarks), `serve_forever(app, host, port)` runs it in the foreground (for the CLI).
+A sandbox is a plain callable `app(Request) -> Response` (`routing.py`: requests, responses and
+the router, re-exported here). `serve(app)` runs it on 127.0.0.1 with an ephemeral port in a
+background thread (for tests and benchmarks), `serve_forever(app, host, port)` runs it in the
+foreground (for the CLI): it binds first and tells `ready` the real URL, so `--port 0` can be
+announced, and SIGTERM stops it like Ctrl-C does, so a test can run it as a process and stop it.
 
 HTTP/1.1 with keep-alive, one daemon thread per connection. Large bodies (files, iterators) are
 streamed in chunks, and a response may ask to drop the connection after N body bytes so that
@@ -11,141 +13,45 @@ so Authorization values never reach a log.
 """
 
 import contextlib
-import json
 import logging
-import os
-import re
+import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from p2p_assets.sandbox.routing import (
+    App,
+    Body,
+    Handler,
+    Headers,
+    Request,
+    Response,
+    Router,
+)
+
+__all__ = [
+    "App",
+    "Body",
+    "Handler",
+    "Headers",
+    "Request",
+    "Response",
+    "Router",
+    "ServedSandbox",
+    "serve",
+    "serve_forever",
+    "serve_in_background",
+]
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 # An idle keep-alive connection is closed after this long, so its thread does not live forever.
 IDLE_TIMEOUT_SECONDS = 60
-
-
-class Headers(Mapping[str, str]):
-    """Request headers looked up case-insensitively (the last value wins for repeated names)."""
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()):
-        self._items: dict[str, tuple[str, str]] = {}
-        for name, value in items:
-            self._items[name.lower()] = (name, value)
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()][1]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        # Names only: values may carry credentials.
-        return f"Headers({sorted(self)})"
-
-
-@dataclass
-class Request:
-    """One HTTP request as the app sees it; `query` keeps the last value of each parameter."""
-
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    path_params: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body.strip() else None
-
-    def form(self) -> dict[str, str]:
-        return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
-
-    @property
-    def base_url(self) -> str:
-        """`http://host:port` as the client addressed us (used to build absolute links)."""
-        return f"http://{self.headers.get('host', 'localhost')}"
-
-
-Body = bytes | Iterable[bytes] | BinaryIO
-
-
-@dataclass
-class Response:
-    """What the app answers.
-
-    `body` is bytes, an iterable of byte chunks or an open binary file (closed after sending).
-    Streamed bodies send `Content-Length` when `content_length` is known (files: their size),
-    otherwise chunked transfer encoding. `drop_after` cuts the connection after that many body
-    bytes, as a network failure half way through a download would.
-    """
-
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Body = b""
-    content_length: int | None = None
-    drop_after: int | None = None
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None):
-        payload = json.dumps(data, ensure_ascii=False).encode("utf-8")
-        return cls(status, {"Content-Type": "application/json", **(headers or {})}, payload)
-
-    @classmethod
-    def file(cls, path: Path, content_type: str, headers: Mapping[str, str] | None = None):
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the server after streaming
-        size = os.fstat(handle.fileno()).st_size
-        return cls(200, {"Content-Type": content_type, **(headers or {})}, handle, size)
-
-
-App = Callable[[Request], Response]
-Handler = Callable[[Request], Response]
-
-
-class Router:
-    """Maps `METHOD /path/{param}` to handlers; path parameters land in `request.path_params`."""
-
-    def __init__(self, not_found: Handler | None = None, method_not_allowed: Handler | None = None):
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        self._not_found = not_found or (lambda _: Response.json({"detail": "Not Found"}, 404))
-        self._not_allowed = method_not_allowed or (
-            lambda _: Response.json({"detail": "Method Not Allowed"}, 405)
-        )
-
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        self._routes.append((method.upper(), re.compile(f"^{regex}$"), handler))
-
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.add(method, pattern, handler)
-            return handler
-
-        return register
-
-    def __call__(self, request: Request) -> Response:
-        path_matched = False
-        for method, regex, handler in self._routes:
-            match = regex.match(request.path)
-            if not match:
-                continue
-            path_matched = True
-            if method == request.method or (method == "GET" and request.method == "HEAD"):
-                request.path_params = {k: unquote(v) for k, v in match.groupdict().items()}
-                return handler(request)
-        return self._not_allowed(request) if path_matched else self._not_found(request)
+Ready = Callable[[str], None]
 
 
 class _Server(ThreadingHTTPServer):
@@ -289,15 +195,19 @@ def _iter_chunks(body: Iterable[bytes] | BinaryIO) -> Iterator[bytes]:
         yield from body  # type: ignore[misc]
 
 
+def _url(server: "_Server") -> str:
+    bound_host, bound_port = server.server_address[:2]
+    return f"http://{bound_host}:{bound_port}"
+
+
 @contextlib.contextmanager
 def serve(app: App, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `app` in a background thread; yields the base URL (`http://127.0.0.1:<port>`)."""
     server = _Server((host, port), app)
     thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
     thread.start()
-    bound_host, bound_port = server.server_address[:2]
     try:
-        yield f"http://{bound_host}:{bound_port}"
+        yield _url(server)
     finally:
         server.shutdown()
         server.close_connections()
@@ -313,21 +223,45 @@ def serve_in_background(app: App, host: str = "127.0.0.1", port: int = 0) -> str
     """
     server = _Server((host, port), app)
     threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    return f"http://{bound_host}:{bound_port}"
+    return _url(server)
 
 
-def serve_forever(app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `app` in the foreground until interrupted (the CLI's `sandbox serve`)."""
-    server = _Server((host, port), app)
-    log.info("sandbox listening on http://%s:%s", *server.server_address[:2])
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does (only the main thread can have handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        server.close_connections()
-        server.server_close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve_forever(
+    app: App, host: str = "127.0.0.1", port: int = 8000, ready: Ready | None = None
+) -> None:
+    """Serve `app` in the foreground until SIGINT or SIGTERM (the CLI's `sandbox serve`).
+
+    Binds before anything is announced: `ready` gets the real URL (port 0 = an ephemeral port),
+    and whoever reads it can connect at once. Returns normally when stopped.
+    """
+    with contextlib.suppress(KeyboardInterrupt), _sigterm_interrupts():
+        server = _Server((host, port), app)
+        try:
+            url = _url(server)
+            log.info("sandbox listening on %s", url)
+            if ready is not None:
+                ready(url)
+            server.serve_forever()
+        finally:
+            server.close_connections()
+            server.server_close()
 
 
 class ServedSandbox:
@@ -346,5 +280,8 @@ class ServedSandbox:
         """Serve on 127.0.0.1 until the process exits; returns the base URL."""
         return serve_in_background(self.app())
 
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        serve_forever(self.app(), host, port)
+    def serve_forever(
+        self, host: str = "127.0.0.1", port: int = 8000, ready: Ready | None = None
+    ) -> None:
+        """Serve in the foreground until SIGINT or SIGTERM; `ready(url)` once bound."""
+        serve_forever(self.app(), host, port, ready)

@@ -2,7 +2,6 @@
 HTTP with plain httpx."""
 
 import base64
-import gzip
 import json
 import re
 import time
@@ -11,7 +10,14 @@ import httpx
 import pytest
 
 from p2p_assets.sandbox.basware import BaswareSandbox, BaswareSandboxConfig
-from p2p_assets_tests.sandbox.helpers import BASIC, SMALL, bearer, get_token
+from p2p_assets_tests.sandbox.helpers import (
+    BASIC,
+    SMALL,
+    bearer,
+    get_token,
+    json_records,
+    record_count,
+)
 
 DAY_FIRST = re.compile(r"^\d{2}/\d{2}/\d{4}, \d{2}:\d{2}:\d{2}$")
 
@@ -110,14 +116,28 @@ def test_listing_and_file_list(client: httpx.Client):
     file_list = client.get(f"/v1/dataExtracts/{extracts[0]['id']}", headers=headers).json()
     assert len(file_list) == extracts[0]["fileCount"]
     first = file_list[0]
+    # Exactly the documented fields: no recordCount, which the real API does not have.
     assert set(first) == {
-        "extractId", "tableName", "fileName", "startDate", "endDate", "downloadUrl", "recordCount"
+        "extractId", "tableName", "fileName", "startDate", "endDate", "downloadUrl"
     }  # fmt: skip
     assert first["fileName"] == f"{first['tableName']}_0001.json.gz"
     assert first["downloadUrl"].endswith(f"/getFile?file={first['fileName']}")
 
 
-def test_download_follows_a_redirect_that_needs_authorization(client: httpx.Client):
+def test_record_counts_are_an_opt_in_extension(tmp_path):
+    config = BaswareSandboxConfig(seed=11, invoices=40, initial_deltas=0, record_counts=True)
+    sandbox = BaswareSandbox(config, tmp_path)
+    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
+        extract_id = client.get("/v1/dataExtracts", auth=BASIC).json()[0]["id"]
+        entries = client.get(f"/v1/dataExtracts/{extract_id}", auth=BASIC).json()
+        for entry in entries[:3]:
+            content = client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True).content
+            assert entry["recordCount"] == len(json_records(content))
+
+
+def test_download_follows_a_redirect_that_needs_authorization(
+    sandbox: BaswareSandbox, client: httpx.Client
+):
     headers = bearer(get_token(client))
     extract_id = client.get("/v1/dataExtracts", headers=headers).json()[0]["id"]
     entry = client.get(f"/v1/dataExtracts/{extract_id}", headers=headers).json()[0]
@@ -126,8 +146,8 @@ def test_download_follows_a_redirect_that_needs_authorization(client: httpx.Clie
     location = redirect.headers["Location"]
     assert client.get(location).status_code == 401
     response = client.get(location, headers=headers)
-    records = json.loads(gzip.decompress(response.content))
-    assert len(records) == entry["recordCount"]
+    records = json_records(response.content)
+    assert len(records) == record_count(sandbox, entry["fileName"])
     assert all("ID" in record and None not in record.values() for record in records)
 
 
@@ -166,6 +186,26 @@ def test_acknowledge_on_both_paths(client: httpx.Client, path: str):
         "/v1/dataExtracts", headers=headers, params={"processingStatus": "WaitingForExport"}
     ).json()
     assert extract_id not in {e["id"] for e in waiting} and len(waiting) == 2
+    listed = {e["id"]: e for e in client.get("/v1/dataExtracts", headers=headers).json()}
+    assert len(listed) == 3 and listed[extract_id]["processingStatus"] == "Exported"
+
+
+def test_waiting_for_export_never_lists_an_acknowledged_extract(
+    sandbox: BaswareSandbox, client: httpx.Client
+):
+    ids = [e["id"] for e in client.get("/v1/dataExtracts", auth=BASIC).json()]
+    for acknowledged, extract_id in enumerate(ids, start=1):
+        client.post(f"/v1/dataExtracts/{extract_id}/acknowledge", auth=BASIC)
+        sandbox.publish_delta()  # new extracts keep arriving meanwhile
+        waiting = client.get(
+            "/v1/dataExtracts", auth=BASIC, params={"processingStatus": "WaitingForExport"}
+        ).json()
+        assert not {e["id"] for e in waiting} & set(ids[:acknowledged])
+        assert all(e["processingStatus"] == "WaitingForExport" for e in waiting)
+    everything = client.get("/v1/dataExtracts", auth=BASIC).json()
+    assert [e["processingStatus"] for e in everything] == ["Exported"] * 3 + [
+        "WaitingForExport"
+    ] * 3
 
 
 def test_table_definition_and_change_log(client: httpx.Client):

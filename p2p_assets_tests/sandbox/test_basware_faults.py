@@ -7,14 +7,8 @@ import zlib
 import httpx
 import pytest
 
-from p2p_assets.sandbox.basware import BaswareFaults, BaswareSandbox, FailRule
-from p2p_assets_tests.sandbox.helpers import BASIC
-
-
-def _first_file(client: httpx.Client, table: str = "IA_INVOICE", extract: int = 0) -> dict:
-    extract_id = client.get("/v1/dataExtracts", auth=BASIC).json()[extract]["id"]
-    entries = client.get(f"/v1/dataExtracts/{extract_id}", auth=BASIC).json()
-    return next(e for e in entries if e["tableName"] == table)
+from p2p_assets.sandbox.basware import BaswareFaults, BaswareSandbox, BaswareSandboxConfig, FailRule
+from p2p_assets_tests.sandbox.helpers import BASIC, file_entry, record_count
 
 
 def test_fail_next_answers_before_normal_handling(sandbox: BaswareSandbox, client: httpx.Client):
@@ -44,18 +38,21 @@ def test_fail_next_500_body_and_admin_endpoint(client: httpx.Client):
 
 
 def test_drop_next_downloads_cuts_the_body(sandbox: BaswareSandbox, client: httpx.Client):
-    entry = _first_file(client)
+    entry = file_entry(client)
     sandbox.set_faults(drop_next_downloads=1)
     with pytest.raises(httpx.RemoteProtocolError):
         client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True)
     whole = client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True)
-    assert len(json.loads(gzip.decompress(whole.content))) == entry["recordCount"]
+    assert len(json.loads(gzip.decompress(whole.content))) == record_count(
+        sandbox, entry["fileName"]
+    )
     assert sum(sandbox.download_counts().values()) == 2
 
 
 @pytest.mark.parametrize("kind", ["truncated", "garbage", "wrong_count"])
 def test_corrupt_files(sandbox: BaswareSandbox, client: httpx.Client, kind: str):
-    entry = _first_file(client)
+    entry = file_entry(client)
+    count = record_count(sandbox, entry["fileName"])
     sandbox.set_faults(corrupt_files={entry["fileName"]: kind})
     content = client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True).content
     if kind == "truncated":
@@ -65,10 +62,10 @@ def test_corrupt_files(sandbox: BaswareSandbox, client: httpx.Client, kind: str)
         with pytest.raises(ValueError):
             json.loads(gzip.decompress(content))
     else:
-        assert len(json.loads(gzip.decompress(content))) == entry["recordCount"] - 1
+        assert len(json.loads(gzip.decompress(content))) == count - 1
     sandbox.clear_faults()
     content = client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True).content
-    assert len(json.loads(gzip.decompress(content))) == entry["recordCount"]
+    assert len(json.loads(gzip.decompress(content))) == count
 
 
 def test_schema_drift(sandbox: BaswareSandbox, client: httpx.Client):
@@ -81,15 +78,13 @@ def test_schema_drift(sandbox: BaswareSandbox, client: httpx.Client):
     )
     before = json.loads(
         gzip.decompress(
-            client.get(
-                _first_file(client)["downloadUrl"], auth=BASIC, follow_redirects=True
-            ).content
+            client.get(file_entry(client)["downloadUrl"], auth=BASIC, follow_redirects=True).content
         )
     )
     after = json.loads(
         gzip.decompress(
             client.get(
-                _first_file(client, extract=1)["downloadUrl"], auth=BASIC, follow_redirects=True
+                file_entry(client, extract=1)["downloadUrl"], auth=BASIC, follow_redirects=True
             ).content
         )
     )
@@ -108,3 +103,15 @@ def test_schema_drift(sandbox: BaswareSandbox, client: httpx.Client):
     assert any(r.get("TEXT9") is not None for r in truth.values())
     for record in after:
         assert truth[record["ID"]].get("TEXT2") is None
+
+
+def test_wrong_count_disagrees_with_the_announced_record_count(tmp_path):
+    """The corruption only shows against `recordCount`, so with `record_counts` on the file list
+    announces one record more than the file holds."""
+    config = BaswareSandboxConfig(seed=11, invoices=40, initial_deltas=0, record_counts=True)
+    sandbox = BaswareSandbox(config, tmp_path)
+    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
+        entry = file_entry(client)
+        sandbox.set_faults(corrupt_files={entry["fileName"]: "wrong_count"})
+        content = client.get(entry["downloadUrl"], auth=BASIC, follow_redirects=True).content
+    assert len(json.loads(gzip.decompress(content))) == entry["recordCount"] - 1

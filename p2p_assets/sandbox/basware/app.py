@@ -4,6 +4,10 @@ the sandbox's admin endpoints under `/_sandbox/` (no authentication: loopback te
 Every `/v1` request first meets the `fail_next` faults, then authentication (Bearer token from
 `/v1/tokens`, or HTTP Basic username/password), then the scope check: GET needs
 `dataExtract.read`, POST needs `dataExtract.write`.
+
+getFile answers with a redirect: to the storage host's pre-signed URL when the sandbox serves one
+(`storage.py`), else to this host's `/files/` path, which needs the API's credentials again.
+File lists announce names through the `file_names` fault; getFile maps them back to the file.
 """
 
 import time
@@ -11,7 +15,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from p2p_assets.sandbox.basware import auth, files
+from p2p_assets.sandbox.basware import auth, downloads, storage
 from p2p_assets.sandbox.basware.config import BaswareFaults
 from p2p_assets.sandbox.credentials import basic_credentials
 from p2p_assets.sandbox.http import Request, Response, Router
@@ -30,10 +34,12 @@ def _error_422(location: list[str], message: str, kind: str) -> Response:
 
 
 class BaswareApp:
-    """`app(request) -> response` for one `BaswareSandbox`."""
+    """`app(request) -> response` for one `BaswareSandbox`; getFile redirects to `storage_url`
+    (the storage server's base URL) when given."""
 
-    def __init__(self, sandbox: "BaswareSandbox"):
+    def __init__(self, sandbox: "BaswareSandbox", storage_url: str | None = None):
         self.sandbox = sandbox
+        self.storage_url = storage_url
         router = Router(not_found=lambda _: Response.json(NOT_FOUND, 404))
         router.add("POST", "/v1/tokens", self.token)
         router.add("GET", "/v1/dataExtracts", self.list_extracts)
@@ -137,9 +143,10 @@ class BaswareApp:
                 "Input should be 'WaitingForExport' or 'Exported'",
                 "enum",
             )
-        items = self.sandbox.extracts()
+        # Hostile items from the `extra_extracts` fault come last, exactly as they were given.
+        items = self.sandbox.extracts() + list(self.sandbox.faults().extra_extracts)
         if status is not None:
-            items = [item for item in items if item["processingStatus"] == status]
+            items = [item for item in items if item.get("processingStatus") == status]
         return Response.json(items)
 
     def _published(self, request: Request) -> tuple[str, int] | None:
@@ -153,25 +160,27 @@ class BaswareApp:
             return Response.json(NOT_FOUND, 404)
         extract_id, index = found
         item = self.sandbox.extract_item(index)
-        return Response.json(
-            [
-                {
-                    "extractId": extract_id,
-                    "tableName": entry["tableName"],
-                    "fileName": entry["fileName"],
-                    "startDate": item["startDate"],
-                    "endDate": item["endDate"],
-                    "downloadUrl": f"{request.base_url}/v1/dataExtracts/{extract_id}/getFile"
-                    f"?file={quote(entry['fileName'])}",
-                    "recordCount": entry["recordCount"],
-                }
-                for entry in self.sandbox.files(index)
-            ]
-        )
+        faults = self.sandbox.faults()
+        entries = []
+        for entry in self.sandbox.files(index, faults):
+            announced = faults.file_names.get(entry["fileName"], entry["fileName"])
+            listed = {
+                "extractId": extract_id,
+                "tableName": entry["tableName"],
+                "fileName": announced,
+                "startDate": item["startDate"],
+                "endDate": item["endDate"],
+                "downloadUrl": f"{request.base_url}/v1/dataExtracts/{extract_id}/getFile"
+                f"?file={quote(announced, safe='')}",
+            }
+            if self.sandbox.config.record_counts:  # a sandbox extension, off by default
+                listed["recordCount"] = entry["recordCount"]
+            entries.append(listed)
+        return Response.json(entries)
 
     def _limit_reached(self, extract_id: str, name: str) -> Response:
         limit = self.sandbox.config.download_limit
-        detail = f"File {name} of extract {extract_id} has already been downloaded {limit} times"
+        detail = downloads.limit_message(self.sandbox, extract_id, name)
         body = {"message": "Download limit exceeded", "detail": detail, "limit": limit}
         return Response.json(body, 403)
 
@@ -180,46 +189,39 @@ class BaswareApp:
         if found is None:
             return Response.json(NOT_FOUND, 404)
         extract_id, index = found
-        name = request.query.get("file")
-        if not name:
+        asked = request.query.get("file")
+        if not asked:
             return _error_422(["query", "file"], "Field required", "missing")
-        if self.sandbox.file_path(index, name, self.sandbox.faults()) is None:
+        faults = self.sandbox.faults()
+        name = self.sandbox.real_file_name(asked, faults)
+        if self.sandbox.file_path(index, name, faults) is None:
             return Response.json(NOT_FOUND, 404)
         count = self.sandbox.state.download_count(extract_id, name)
         if count >= self.sandbox.config.download_limit:
             return self._limit_reached(extract_id, name)
-        location = f"{request.base_url}/v1/dataExtracts/{extract_id}/files/{quote(name)}"
+        if self.storage_url is not None:
+            key = self.sandbox.state.signing_key()
+            location = storage.presigned_url(self.storage_url, key, extract_id, name)
+        else:
+            location = f"{request.base_url}/v1/dataExtracts/{extract_id}/files/{quote(name)}"
         return Response(302, {"Location": location}, b"")
 
     def download(self, request: Request) -> Response:
-        """The redirect target of getFile: counts the download and streams the file."""
+        """The redirect target of getFile on this host: counts the download, streams the file."""
         found = self._published(request)
         if found is None:
             return Response.json(NOT_FOUND, 404)
         extract_id, index = found
         name = request.path_params["file_name"]
-        faults = self.sandbox.faults()
-        path = self.sandbox.file_path(index, name, faults)
-        if path is None:
-            return Response.json(NOT_FOUND, 404)
-        state = self.sandbox.state
-        # HEAD shows the size without spending one of the extract's limited downloads.
-        limit = self.sandbox.config.download_limit
-        if request.method != "HEAD" and state.count_download(extract_id, name, limit) is None:
-            return self._limit_reached(extract_id, name)
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        kind = faults.corrupt_files.get(name)
-        if kind is not None:
-            content = files.corrupt(path.read_bytes(), kind, name, self.sandbox.config.compression)
-            response = Response(200, {"Content-Type": files.content_type(name), **headers}, content)
-        else:
-            response = Response.file(path, files.content_type(name), headers)
-        if state.take_drop():
-            size = response.content_length if response.content_length is not None else 0
-            if isinstance(response.body, bytes):
-                size = len(response.body)
-            response.drop_after = size // 2
-        return response
+        response = downloads.file_response(
+            self.sandbox,
+            request,
+            extract_id,
+            index,
+            name,
+            refused=lambda: self._limit_reached(extract_id, name),
+        )
+        return response if response is not None else Response.json(NOT_FOUND, 404)
 
     def acknowledge(self, request: Request) -> Response:
         found = self._published(request)

@@ -8,14 +8,20 @@ fingerprint); the faults live in the state dir so every process serving it sees 
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from p2p_assets.sandbox.basware.tables import ALL_TABLES
+
 Tier = Literal["pro", "essentials"]
 FileFormat = Literal["json", "csv"]
 Compression = Literal["gz", "zip", "none"]
+ZipLayout = Literal["table", "dataset"]
 CORRUPTIONS = ("truncated", "garbage", "wrong_count")
+ZIP_LAYOUTS = ("table", "dataset")
+_TABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class BaswareSandboxConfig:
     client_secret: str = "sandbox-secret"
     username: str = "sandbox-user"
     password: str = "sandbox-password"
+    record_counts: bool = False
+    dates_with_time: bool = True
+    storage_host: str | None = None
+    storage_port: int = 0
 
     def __post_init__(self) -> None:
         if self.invoices < 2:
@@ -85,6 +95,7 @@ class BaswareSandboxConfig:
                 "max_records_per_file",
                 "start_date",
                 "extract_name",
+                "dates_with_time",
             )
         }
         text = json.dumps(shaping, sort_keys=True, default=str)
@@ -117,6 +128,18 @@ class BaswareFaults:
     - `corrupt_files`: file name -> "truncated" | "garbage" | "wrong_count", until cleared.
     - `add_columns` / `drop_columns`: schema drift for files of extracts with index >=
       `drift_from_extract` (index 0 is the Initial); also shown in the table definition.
+
+    Hostile input, for clients that must not trust what the API announces:
+    - `extra_extracts`: raw items appended to the extract list as they are (their file list and
+      acknowledgement answer 404); a `processingStatus` filter applies to their own field.
+    - `file_names`: real file name -> the name the file list announces instead ("../x.json.gz",
+      "*.json.gz", "manifest.json", ...); getFile still answers with the real file's bytes.
+    - `add_tables`: table name -> index of the first extract that delivers it (a table Basware
+      adds): in the table definition and change log at once, in files from that extract on.
+    - `zip_layout`: "table" (one member per zip, named like the file) or "dataset" (with
+      compression "zip": one zip per data set of the manual, members under `data/`).
+    - `duplicate_basenames`: with the "dataset" layout, IA_INVOICE's records are split over
+      `part1/IA_INVOICE_0001.json` and `part2/IA_INVOICE_0001.json`, half each.
     """
 
     token_lifetime_seconds: int | None = None
@@ -126,6 +149,11 @@ class BaswareFaults:
     add_columns: dict[str, list[str]] = field(default_factory=dict)
     drop_columns: dict[str, list[str]] = field(default_factory=dict)
     drift_from_extract: int = 0
+    extra_extracts: list[dict[str, Any]] = field(default_factory=list)
+    file_names: dict[str, str] = field(default_factory=dict)
+    add_tables: dict[str, int] = field(default_factory=dict)
+    zip_layout: ZipLayout = "table"
+    duplicate_basenames: bool = False
 
     def __post_init__(self) -> None:
         rules = tuple(r if isinstance(r, FailRule) else FailRule(**r) for r in self.fail_next)
@@ -139,6 +167,17 @@ class BaswareFaults:
         for table, columns in self.drop_columns.items():
             if "ID" in columns:
                 raise ValueError(f"cannot drop the key column ID of {table}")
+        if not all(isinstance(item, dict) for item in self.extra_extracts):
+            raise ValueError("extra_extracts must be a list of JSON objects")
+        if not all(isinstance(v, str) and v for v in self.file_names.values()):
+            raise ValueError("file_names must map file names to non-empty names")
+        for table, first in self.add_tables.items():
+            if not _TABLE_NAME.fullmatch(table) or table in ALL_TABLES:
+                raise ValueError(f"add_tables name {table!r} is not a new Basware table name")
+            if not isinstance(first, int) or first < 0:
+                raise ValueError(f"add_tables[{table!r}] must be an extract index >= 0")
+        if self.zip_layout not in ZIP_LAYOUTS:
+            raise ValueError(f"zip_layout must be one of {ZIP_LAYOUTS}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -150,6 +189,10 @@ class BaswareFaults:
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         return cls(**data)
+
+    def added_tables(self, extract_index: int) -> tuple[str, ...]:
+        """The added tables files of extract `extract_index` carry, in name order."""
+        return tuple(sorted(t for t, first in self.add_tables.items() if first <= extract_index))
 
     def drift_for(self, table: str, extract_index: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(added, dropped) columns of `table` in files of extract `extract_index`."""

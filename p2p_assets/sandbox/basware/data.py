@@ -6,17 +6,19 @@ delivered in the extract that creates their parent, and parents only ever point 
 exist in the same or an earlier extract, so every `tables.REFERENCES` entry holds.
 
 Frame dtypes follow the column kinds of `schema.py`: text String, int Int64, decimal Int64 scaled
-by 10**scale, date Date, timestamp Datetime.
+by 10**scale, timestamp Datetime, date Datetime carrying a time of day (`times.py`; Date when the
+config's `dates_with_time` is off).
 """
 
 import numpy as np
 import polars as pl
 
-from p2p_assets.sandbox.basware import documents, masters
+from p2p_assets.sandbox.basware import documents, masters, times
 from p2p_assets.sandbox.basware.config import BaswareFaults
 from p2p_assets.sandbox.basware.masters import ids, null_where, take
 from p2p_assets.sandbox.basware.plan import Plan
-from p2p_assets.sandbox.basware.schema import Column, table_columns, tier_tables
+from p2p_assets.sandbox.basware.schema import Column, table_columns
+from p2p_assets.sandbox.basware.tables import tier_tables
 
 ACTIONS = [
     ("RECEIVE", "Received"),
@@ -64,7 +66,9 @@ def generate_extract(plan: Plan, extract: int) -> dict[str, pl.DataFrame]:
         out["IA_ACTION_LOG"] = _action_log(plan, extract, header)
         out["PE_PROCESS_TASK"] = _process_tasks(plan, extract, header)
 
-    frames = {table: _frame(table, out[table]) for table in tier_tables(plan.config.tier)}
+    frames = {
+        table: typed_frame(plan, table, out[table]) for table in tier_tables(plan.config.tier)
+    }
     return {table: frame for table, frame in frames.items() if frame.height}
 
 
@@ -182,18 +186,25 @@ def _process_tasks(plan: Plan, extract: int, header: dict) -> dict:
     }
 
 
-_DTYPES = {"text": pl.String, "int": pl.Int64, "decimal": pl.Int64, "date": pl.Date}
+_DTYPES = {"text": pl.String, "int": pl.Int64, "decimal": pl.Int64}
 
 
-def _frame(table: str, columns: dict) -> pl.DataFrame:
-    names = [c.name for c in table_columns(table, None, 0)]
-    frame = pl.DataFrame({name: masters.polars_ready(columns[name]) for name in names})
-    return frame.select(_cast(c) for c in table_columns(table, None, 0))
+def typed_frame(plan: Plan, table: str, columns: dict) -> pl.DataFrame:
+    """The table's columns (numpy arrays or polars series) as a frame typed by column kind."""
+    specs = table_columns(table, None, 0)
+    frame = pl.DataFrame({c.name: masters.polars_ready(columns[c.name]) for c in specs})
+    frame = frame.select(_cast(plan, c) for c in specs)
+    return times.with_times(plan, table, frame, [c.name for c in specs if c.kind == "date"])
 
 
-def _cast(column: Column) -> pl.Expr:
-    dtype = _DTYPES.get(column.kind, pl.Datetime("us"))
-    return pl.col(column.name).cast(dtype)
+def _dtype(plan: Plan, column: Column) -> pl.DataType:
+    if column.kind == "date":
+        return times.date_dtype(plan)
+    return _DTYPES.get(column.kind, pl.Datetime("us"))
+
+
+def _cast(plan: Plan, column: Column) -> pl.Expr:
+    return pl.col(column.name).cast(_dtype(plan, column))
 
 
 def apply_drift(
@@ -204,6 +215,7 @@ def apply_drift(
     added, dropped = faults.drift_for(table, extract)
     frame = frame.drop([c for c in dropped if c in frame.columns])
     position = np.arange(frame.height, dtype=np.int64) + extract * 10_000_000
+    dates = []
     for column in table_columns(table, faults, extract):
         if column.name not in added or column.name in frame.columns:
             continue
@@ -217,5 +229,7 @@ def apply_drift(
         else:
             values = column.name.lower() + " " + pl.Series(draw % 1000).cast(pl.String)
         series = null_where(values, draw % 5 == 0).alias(column.name)
-        frame = frame.with_columns(series.cast(_DTYPES.get(column.kind, pl.Datetime("us"))))
-    return frame
+        frame = frame.with_columns(series.cast(_dtype(plan, column)))
+        if column.kind == "date":
+            dates.append(column.name)
+    return times.with_times(plan, table, frame, dates)

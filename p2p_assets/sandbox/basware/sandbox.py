@@ -1,16 +1,16 @@
 """`BaswareSandbox`: one simulated Basware tenant over a state dir, and its Python API.
 
 Extract 0 is the Initial; Deltas 1..N become visible as `initial_deltas`, manual publications and
-(optionally) wall time allow. Files of an extract are generated and written on first use, under
-`state_dir/files/<config fingerprint>/<extract>-<drift key>/`, so a change of schema drift writes
-new files and clearing it falls back to the old ones.
+(optionally) wall time allow. Files of an extract are generated and written on first use
+(`extract_files.py`). With `storage_host` in the config, every way of serving the sandbox also
+serves its storage host (`storage.py`), where getFile redirects.
 """
 
+import contextlib
 import hashlib
-import json
-import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,16 +18,16 @@ from typing import Any
 
 import polars as pl
 
-from p2p_assets.lib.basware.tables import ALL_TABLES
 from p2p_assets.sandbox import http
-from p2p_assets.sandbox.basware import files, schema
+from p2p_assets.sandbox.basware import schema, specification
 from p2p_assets.sandbox.basware.app import BaswareApp
 from p2p_assets.sandbox.basware.config import BaswareFaults, BaswareSandboxConfig
 from p2p_assets.sandbox.basware.data import apply_drift, generate_extract
+from p2p_assets.sandbox.basware.extract_files import ExtractFiles, with_added_tables
 from p2p_assets.sandbox.basware.plan import Plan
 from p2p_assets.sandbox.basware.state import SandboxState
-
-log = logging.getLogger(__name__)
+from p2p_assets.sandbox.basware.storage import StorageApp
+from p2p_assets.sandbox.basware.tables import ALL_TABLES
 
 DATE_FORMAT = "%d/%m/%Y, %H:%M:%S"
 
@@ -44,8 +44,10 @@ class BaswareSandbox(http.ServedSandbox):
         self.state_dir = Path(state_dir)
         self.plan = Plan(self.config)
         self.state = SandboxState(self.state_dir)
+        self.cache = ExtractFiles(self.config, self.plan, self.state_dir)
+        # The base URL of the storage server the latest serve*() started (None: none running).
+        self.storage_url: str | None = None
         self._lock = threading.Lock()
-        self._manifests: dict[tuple[int, str], list[dict]] = {}
         self._frames: dict[int, dict[str, pl.DataFrame]] = {}
         # Small tenants keep every extract's frames; benchmark-sized ones only the latest.
         self._frame_cache_size = 64 if self.config.invoices <= 50_000 else 1
@@ -91,57 +93,19 @@ class BaswareSandbox(http.ServedSandbox):
         return self.state.download_counts()
 
     # -- extracts and files ---------------------------------------------------------------------
-    def _drift_key(self, faults: BaswareFaults, index: int) -> str:
-        drift = {
-            t: faults.drift_for(t, index) for t in ALL_TABLES if any(faults.drift_for(t, index))
-        }
-        if not drift:
-            return "base"
-        return hashlib.blake2b(
-            json.dumps(drift, sort_keys=True).encode(), digest_size=6
-        ).hexdigest()
-
-    def _directory(self, index: int, key: str) -> Path:
-        return self.state_dir / "files" / self.config.fingerprint() / f"{index:04d}-{key}"
-
     def files(self, index: int, faults: BaswareFaults | None = None) -> list[dict]:
-        """The extract's file list [{tableName, fileName, recordCount}], writing files if needed."""
-        faults = faults if faults is not None else self.faults()
-        key = self._drift_key(faults, index)
-        cached = self._manifests.get((index, key))
-        if cached is not None:
-            return cached
-        with self._lock:
-            directory = self._directory(index, key)
-            if (directory / files.MANIFEST).exists():
-                manifest = files.read_manifest(directory)
-            else:
-                started = time.perf_counter()
-                tables = {
-                    table: (
-                        apply_drift(self.plan, table, frame, faults, index),
-                        schema.table_columns(table, faults, index),
-                    )
-                    for table, frame in generate_extract(self.plan, index).items()
-                }
-                manifest = files.write_extract(
-                    directory,
-                    tables,
-                    extract=index,
-                    file_format=self.config.file_format,
-                    compression=self.config.compression,
-                    max_records=self.config.max_records_per_file,
-                    when=self.plan.extract_time(index),
-                )
-                log.info("wrote extract %s files in %.2fs", index, time.perf_counter() - started)
-            self._manifests[(index, key)] = manifest
-            return manifest
+        """The extract's files [{tableName, fileName, recordCount, members}] under real names,
+        writing them if needed."""
+        return self.cache.manifest(index, faults if faults is not None else self.faults())
 
     def file_path(self, index: int, file_name: str, faults: BaswareFaults) -> Path | None:
-        names = {entry["fileName"] for entry in self.files(index, faults)}
-        if file_name not in names:
-            return None
-        return self._directory(index, self._drift_key(faults, index)) / file_name
+        return self.cache.path(index, file_name, faults)
+
+    @staticmethod
+    def real_file_name(asked: str, faults: BaswareFaults) -> str:
+        """The real name behind a name the file list announced (the `file_names` fault)."""
+        real = {announced: name for name, announced in faults.file_names.items()}
+        return real.get(asked, asked)
 
     def extract_item(self, index: int, acknowledged: set[str] | None = None) -> dict[str, Any]:
         """The extract as GET /v1/dataExtracts lists it."""
@@ -168,14 +132,19 @@ class BaswareSandbox(http.ServedSandbox):
     # -- ground truth ---------------------------------------------------------------------------
     def truth(self, table: str) -> list[dict[str, Any]]:
         """The current state of `table` through the published extracts: the latest version of each
-        `ID` in extract order, typed (str, Decimal, date, datetime, int, None), under the current
-        drift (a dropped column is None in records last delivered after the drift)."""
-        if table not in ALL_TABLES:
-            raise KeyError(f"unknown Basware table {table!r}")
+        `ID` in extract order, typed (str, Decimal, datetime, int, None; DATE columns datetime
+        with their time of day, or date when `dates_with_time` is off), under the current drift
+        (a dropped column is None in records last delivered after the drift). Tables added by
+        `add_tables` have a truth too; the zip layout never changes it."""
         faults = self.faults()
+        if table not in ALL_TABLES and table not in faults.add_tables:
+            raise KeyError(f"unknown Basware table {table!r}")
         frames, kinds = [], {}
         for index in range(self.published_deltas() + 1):
-            frame = self._generated(index).get(table)
+            generated = self._generated(index)
+            if table in faults.add_tables:
+                generated = with_added_tables(self.plan, generated, faults, index)
+            frame = generated.get(table)
             if frame is None:
                 continue
             frames.append(apply_drift(self.plan, table, frame, faults, index))
@@ -207,18 +176,61 @@ class BaswareSandbox(http.ServedSandbox):
 
     # -- specification --------------------------------------------------------------------------
     def table_definition(self) -> list[dict]:
-        return schema.table_definition(self.config.tier, self.faults())
+        return specification.table_definition(
+            self.config.tier, self.faults(), self.config.dates_with_time
+        )
 
     def change_log(self) -> list[dict]:
-        return schema.change_log(self.config.tier, self.faults())
+        return specification.change_log(self.config.tier, self.faults())
 
     # -- serving --------------------------------------------------------------------------------
-    def app(self) -> http.App:
-        return BaswareApp(self)
+    def app(self, storage_url: str | None = None) -> http.App:
+        """The API; getFile redirects to `storage_url` when given, else to this host."""
+        return BaswareApp(self, storage_url)
+
+    def storage_app(self) -> http.App:
+        return StorageApp(self)
+
+    def _serve_storage(self, stack: contextlib.ExitStack) -> str | None:
+        """Start the storage host in a background thread until `stack` closes, if configured;
+        its base URL."""
+        host, port = self.config.storage_host, self.config.storage_port
+        if not host:
+            return None
+        self.storage_url = stack.enter_context(http.serve(self.storage_app(), host, port))
+        stack.callback(setattr, self, "storage_url", None)
+        return self.storage_url
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve the API on 127.0.0.1 (and the storage host, if configured) in background
+        threads; yields the API's base URL."""
+        with contextlib.ExitStack() as stack:
+            storage_url = self._serve_storage(stack)
+            yield stack.enter_context(http.serve(self.app(storage_url)))
+
+    def serve_in_background(self) -> str:
+        """Serve until the process exits (the storage host too, if configured); the API's URL."""
+        host, port = self.config.storage_host, self.config.storage_port
+        if host:
+            self.storage_url = http.serve_in_background(self.storage_app(), host, port)
+        return http.serve_in_background(self.app(self.storage_url))
+
+    def serve_forever(
+        self, host: str = "127.0.0.1", port: int = 8000, ready: http.Ready | None = None
+    ) -> None:
+        """Serve in the foreground until SIGINT or SIGTERM; the storage host (if configured) is
+        bound first, so `storage_url` is set when `ready(url)` is called."""
+        with contextlib.ExitStack() as stack:
+            http.serve_forever(self.app(self._serve_storage(stack)), host, port, ready)
 
 
 def serve_forever(
-    config: BaswareSandboxConfig, state_dir: Path, host: str = "127.0.0.1", port: int = 8000
+    config: BaswareSandboxConfig,
+    state_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    ready: http.Ready | None = None,
 ) -> None:
     """Serve a Basware sandbox in the foreground (the CLI's `sandbox serve basware`)."""
-    BaswareSandbox(config, state_dir).serve_forever(host, port)
+    BaswareSandbox(config, state_dir).serve_forever(host, port, ready)

@@ -4,13 +4,16 @@ endpoint describes them.
 Kinds derived from the Oracle type drive both file formatting and `truth()` typing: text
 (NVARCHAR2), int (NUMBER(p)), decimal (NUMBER(p,s), generated as integers scaled by 10**s so no
 value ever passes through binary floating point), date (DATE) and timestamp (TIMESTAMP).
+
+A table added by the `add_tables` fault gets `ADDED_TABLE_COLUMNS` whatever its name: a comment
+on an invoice, with one column of each kind.
 """
 
 import re
 from dataclasses import dataclass
 
-from p2p_assets.lib.basware.tables import ALL_TABLES, ESSENTIALS_TABLES
 from p2p_assets.sandbox.basware.config import BaswareFaults
+from p2p_assets.sandbox.basware.tables import ALL_TABLES
 
 EXAMPLE_ID = "0a1b2c3d000000000000000000000042"
 _ID = ("ID", "NVARCHAR2(64)", "Unique identifier of the record", EXAMPLE_ID)
@@ -233,8 +236,22 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 }
 
 
-def tier_tables(tier: str) -> tuple[str, ...]:
-    return ALL_TABLES if tier == "pro" else ESSENTIALS_TABLES
+ADDED_TABLE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(*spec)
+    for spec in (
+        _ID,
+        ("INVOICE_ID", "NVARCHAR2(64)", "IA_INVOICE.ID", EXAMPLE_ID),
+        ("COMMENT_TEXT", "NVARCHAR2(255)", "Comment on the invoice", "Checked with the buyer"),
+        ("COMMENT_DATE", "DATE", "Date of the comment", "21/03/2024"),
+        ("AMOUNT", "NUMBER(18,2)", "Amount the comment is about", "125.00"),
+        _CREATED,
+    )
+)
+
+
+def base_columns(table: str) -> tuple[Column, ...]:
+    """The undrifted columns of a known table, or of a table added by the `add_tables` fault."""
+    return COLUMNS.get(table, ADDED_TABLE_COLUMNS)
 
 
 def drift_column(name: str) -> Column:
@@ -252,54 +269,10 @@ def drift_column(name: str) -> Column:
 
 def table_columns(table: str, faults: BaswareFaults | None, extract_index: int) -> list[Column]:
     """Columns of `table` in files of extract `extract_index` under the current drift."""
-    columns = list(COLUMNS[table])
+    columns = list(base_columns(table))
     if faults is None:
         return columns
     added, dropped = faults.drift_for(table, extract_index)
     columns = [c for c in columns if c.name not in dropped]
     known = {c.name for c in columns}
     return columns + [drift_column(name) for name in added if name not in known]
-
-
-def table_definition(tier: str, faults: BaswareFaults) -> list[dict]:
-    """The body of GET /v1/dataExtracts/specification/tableDefinition (drift included)."""
-    drifted = bool(faults.add_columns or faults.drop_columns)
-    index = max(faults.drift_from_extract, 0) if drifted else 0
-    return [
-        {
-            "Table name": table,
-            "Columns": [
-                {
-                    "Column name": c.name,
-                    "Data Type": c.oracle_type,
-                    "Field definition": c.definition,
-                    "Example value": c.example,
-                }
-                for c in table_columns(table, faults if drifted else None, index)
-            ],
-        }
-        for table in tier_tables(tier)
-    ]
-
-
-def change_log(tier: str, faults: BaswareFaults) -> list[dict]:
-    """The body of .../tableDefinition/changeLog: the first version, then any drift."""
-    tables = tier_tables(tier)
-    entries: list[dict] = [
-        {"Version": "1.0", "Added tables": list(tables), "Removed tables": [], "Column changes": {}}
-    ]
-    changes = {}
-    for table in tables:
-        added = [c for c in faults.add_columns.get(table, []) if c not in _names(table)]
-        removed = [c for c in faults.drop_columns.get(table, []) if c in _names(table)]
-        if added or removed:
-            changes[table] = {"Added columns": added, "Removed columns": removed}
-    if changes:
-        entries.append(
-            {"Version": "1.1", "Added tables": [], "Removed tables": [], "Column changes": changes}
-        )
-    return entries
-
-
-def _names(table: str) -> set[str]:
-    return {c.name for c in COLUMNS[table]}

@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 
-from p2p_assets.lib.currency import ISO_4217
 from p2p_assets.sandbox import http
 from p2p_assets.sandbox.boss_insights.config import (
     BossInsightsConfig,
@@ -37,6 +36,7 @@ from p2p_assets.sandbox.boss_insights.config import (
     CdmObject,
     FailRule,
 )
+from p2p_assets.sandbox.currency import is_currency
 from p2p_assets.sandbox.http import Request, Response, Router
 from p2p_assets.sandbox.state import SqliteState
 
@@ -380,7 +380,7 @@ def _check(kind: str, value: Any) -> str | None:
     if kind == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if kind == "currency":
-        return None if value in ISO_4217 else f"{value!r} is not an ISO 4217 currency code"
+        return None if is_currency(value) else f"{value!r} is not an ISO 4217 currency code"
     if kind == "date":
         try:
             date.fromisoformat(value)

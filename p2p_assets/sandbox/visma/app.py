@@ -76,7 +76,12 @@ class VismaApp:
             phrase = (
                 "Client Closed Request" if rule.status == 499 else HTTPStatus(rule.status).phrase
             )
-            return camel_error(rule.status, phrase)
+            if rule.status == 429:
+                self.state.bump("throttled")
+            failure = camel_error(rule.status, phrase)
+            if rule.retry_after is not None:
+                failure.headers["Retry-After"] = f"{rule.retry_after:g}"
+            return failure
         claims = self.authenticate(request)
         if isinstance(claims, Response):
             return claims

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 PlanName = Literal["weekly", "daily", "continuous"]
 CORRUPTIONS = ("truncated", "garbage")
-FAIL_STATUSES = (499, 500, 502, 503)
+FAIL_STATUSES = (429, 499, 500, 502, 503)
 
 BUSINESS_TYPE_NAMES = {
     7100: "File API Sandbox Uploads",
@@ -89,11 +89,13 @@ class VismaSandboxConfig:
 @dataclass(frozen=True)
 class FailRule:
     """Answer the next `count` API requests under `path_prefix` (None: every `/v1.0` request)
-    with `status` before normal handling."""
+    with `status` before normal handling; `retry_after` adds a `Retry-After` header (Visma's spike
+    arrest sends none; a gateway in front of it may)."""
 
     status: int
     count: int = 1
     path_prefix: str | None = None
+    retry_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in FAIL_STATUSES:

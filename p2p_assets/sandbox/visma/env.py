@@ -21,7 +21,12 @@ def config_from_env() -> VismaSandboxConfig:
         return float(os.environ.get(f"P2P_SANDBOX_VISMA_{name}") or default)
 
     large = int(number("LARGE_FILE_BYTES", 0))
+    per_type = os.environ.get("P2P_SANDBOX_VISMA_FILES_PER_TYPE")
+    shape = (
+        {"files_per_type": {t: int(per_type) for t in _DEFAULTS.files_per_type}} if per_type else {}
+    )
     return VismaSandboxConfig(
+        **shape,
         seed=int(number("SEED", _DEFAULTS.seed)),
         plan=os.environ.get("P2P_SANDBOX_VISMA_PLAN") or _DEFAULTS.plan,  # type: ignore[arg-type]
         spike_interval_seconds=number("SPIKE_ARREST_SECONDS", _DEFAULTS.spike_interval_seconds),

@@ -13,7 +13,7 @@ FAIL_STATUSES = (500, 502, 503)
 @dataclass(frozen=True)
 class AppField:
     name: str
-    type: str  # a p2p_assets.lib.workspace365.fields.FieldType value
+    type: str  # a p2p_assets.sandbox.workspace365.fields.FieldType value
     required: bool = False
     options: tuple[str, ...] = ()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from p2p_assets.lib.workspace365.fields import NUMBER_PLACEHOLDER, encode
 from p2p_assets.sandbox import http
 from p2p_assets.sandbox.http import Request, Response, Router
 from p2p_assets.sandbox.state import SqliteState
@@ -22,6 +21,7 @@ from p2p_assets.sandbox.workspace365.config import (
     Workspace365Faults,
     Workspace365SandboxConfig,
 )
+from p2p_assets.sandbox.workspace365.fields import dumps_exact
 from p2p_assets.sandbox.workspace365.validation import MESSAGES, language, validate
 
 _SCHEMA = """
@@ -123,7 +123,7 @@ class Workspace365Sandbox(http.ServedSandbox):
             return _errors(400, None, field_errors)
         known = {f.name for f in app.fields}  # extra properties are ignored, not stored
         stored = {k: v for k, v in record.items() if k in known}
-        record_id = self.state.create(environment, app_name, encode(_exact(stored)).decode())
+        record_id = self.state.create(environment, app_name, dumps_exact(stored))
         response = Response.json({"id": record_id})
         if self.state.take_drop():
             response.drop_after = 0  # created, but the answer never arrives
@@ -141,17 +141,6 @@ class Workspace365Sandbox(http.ServedSandbox):
 
     def clear_faults(self) -> None:
         self.state.set_faults(Workspace365Faults())
-
-
-def _exact(value: Any) -> Any:
-    """Decimals (as parsed) kept as exact JSON numbers when the record is stored."""
-    if isinstance(value, Decimal):
-        return f"{NUMBER_PLACEHOLDER}{value}"
-    if isinstance(value, dict):
-        return {k: _exact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_exact(v) for v in value]
-    return value
 
 
 def _errors(status: int, global_error: str | None, field_errors: dict[str, str] | None):

@@ -10,9 +10,15 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from p2p_assets.lib.currency import ISO_4217
-from p2p_assets.lib.workspace365.fields import INT32, NOT_SENT, TEXT
+from p2p_assets.sandbox.currency import is_currency
 from p2p_assets.sandbox.workspace365.config import BusinessApp
+from p2p_assets.sandbox.workspace365.fields import (
+    DOUBLE_MAX,
+    INT32_RANGE,
+    NEVER_SUPPLIED,
+    STRING_TYPES,
+    SYSTEM_DECIMAL_MAX,
+)
 
 MESSAGES = {
     "en": {
@@ -47,7 +53,7 @@ def validate(
     text = MESSAGES[lang]
     errors: dict[str, str] = {}
     for field in app.fields:
-        if field.type in NOT_SENT:
+        if field.type in NEVER_SUPPLIED:
             continue  # supplied or not, such fields are created empty (or generated)
         value = record.get(field.name)
         empty = value is None or value == "" or value == []
@@ -71,7 +77,7 @@ def _check(
     def convert(type_name: str) -> str:
         return text["convert"].format(value=value, type=type_name)
 
-    if kind in TEXT:
+    if kind in STRING_TYPES:
         if not isinstance(value, str):
             return convert("String")
         if kind == "email" and not _EMAIL.match(value):
@@ -79,10 +85,12 @@ def _check(
     elif kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             return convert("Int32")
-        if not INT32[0] <= value <= INT32[1]:
+        if not INT32_RANGE[0] <= value <= INT32_RANGE[1]:
             return convert("Int32")
     elif kind in ("decimal", "percentage"):
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            return convert("Double")
+        if not -DOUBLE_MAX <= value <= DOUBLE_MAX:  # also refuses NaN
             return convert("Double")
     elif kind == "currency":
         if not isinstance(value, dict) or "Amount" not in value or "Currency" not in value:
@@ -91,10 +99,12 @@ def _check(
         if isinstance(amount, bool) or not isinstance(amount, int | float | Decimal):
             return convert("Decimal")
         try:
-            Decimal(str(amount))
+            exact = Decimal(str(amount))
         except InvalidOperation:
             return convert("Decimal")
-        if value["Currency"] not in ISO_4217 or value["Currency"] not in currencies:
+        if not exact.is_finite() or abs(exact) > SYSTEM_DECIMAL_MAX:
+            return convert("Decimal")
+        if not is_currency(value["Currency"]) or value["Currency"] not in currencies:
             return text["currency"].format(value=value["Currency"])
     elif kind in ("date", "date_time"):
         if not isinstance(value, str) or not _parses(value, kind):
