@@ -101,11 +101,11 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
             )
             return CONFIGURATION_ERROR
         print(f"{vendor}: not configured (another vendor is live); skipped", flush=True)
-    # One headless sync at a time: holding this lock, any run an earlier sync left `STARTED` is
-    # known dead (its process crashed), and the pool slots it held can be freed.
+    # One headless sync at a time. Before loading, free what dead runs hold (a killed sync's,
+    # a UI or daemon run's whose worker is gone), so no run of ours waits for them.
     with file_lock(home / "p2p-assets-sync.lock"), dg.DagsterInstance.get() as instance:
-        for run_id in recover_abandoned_runs(instance):
-            print(f"Marked run {run_id} of a crashed sync failed and freed its pool slots")
+        for recovered in recover_abandoned_runs(instance):
+            print(f"Recovered {recovered}", flush=True)
         for vendor, targets in runs:
             run = syncs[vendor]
             if vendor == "writeback":
@@ -129,6 +129,16 @@ def dev(port: int, skip_sync: bool) -> int:
         print("Loading what is new before the UI starts (p2p-assets sync) ...", flush=True)
         if sync(list(VENDORS), explicit=False):
             print("Some extracts failed; the UI shows why.", flush=True)
+    else:
+        # The sync would have freed what dead runs hold; the UI's first runs should not wait for
+        # the daemon's first `abandoned_runs_sensor` tick.
+        import dagster as dg
+
+        from p2p_assets.headless import recover_abandoned_runs
+
+        with dg.DagsterInstance.get() as instance:
+            for recovered in recover_abandoned_runs(instance):
+                print(f"Recovered {recovered}", flush=True)
     print(f"Dagster UI on http://127.0.0.1:{port} (instance in {home})", flush=True)
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
     os.chdir(PROJECT_ROOT)
@@ -139,7 +149,14 @@ def dev(port: int, skip_sync: bool) -> int:
 SANDBOX_PORTS = {"basware": 8765, "visma": 8766, "workspace365": 8767, "boss_insights": 8768}
 
 
-def serve_sandbox(vendor: str, host: str, port: int) -> int:
+def serve_sandbox(vendor: str, host: str, port: int | None) -> int:
+    """Serve one vendor's sandbox in the foreground until SIGINT or SIGTERM (then exit 0).
+
+    The first stdout line is exactly `serving <vendor> on http://HOST:PORT`, printed once the port
+    is bound (so `--port 0` shows the real ephemeral port) and flushed: a test that runs this as a
+    process reads its URL from that line. `port` None is the vendor's default port.
+    """
+    port = SANDBOX_PORTS[vendor] if port is None else port
     if vendor == "visma":
         return serve_visma_sandbox(host, port)
     if vendor == "workspace365":
@@ -150,15 +167,20 @@ def serve_sandbox(vendor: str, host: str, port: int) -> int:
     from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS, config_from_env
 
     sandbox = BaswareSandbox(config_from_env(), state_dir=settings.sandbox_dir("basware"))
-    print(
-        f"Basware sandbox on http://{host}:{port}\n"
-        f"  export BASWARE_API_URL=http://{host}:{port}\n"
-        f"  export BASWARE_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
-        f"  export BASWARE_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
-        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
-        flush=True,
-    )
-    sandbox.serve_forever(host, port)
+
+    def ready(url: str) -> None:
+        storage = f"storage on {sandbox.storage_url}\n" if sandbox.storage_url else ""
+        print(
+            f"serving basware on {url}\n"
+            f"{storage}"
+            f"  export BASWARE_API_URL={url}\n"
+            f"  export BASWARE_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+            f"  export BASWARE_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
     return 0
 
 
@@ -169,17 +191,20 @@ def serve_visma_sandbox(host: str, port: int) -> int:
     state_dir = settings.sandbox_dir("visma")
     state_dir.mkdir(parents=True, exist_ok=True)
     sandbox = VismaSandbox(config_from_env(), state_dir)
-    print(
-        f"Visma sandbox on http://{host}:{port}\n"
-        f"  export VISMA_API_URL=http://{host}:{port}/v1.0\n"
-        f"  export VISMA_TOKEN_URL=http://{host}:{port}/connect/token\n"
-        f"  export VISMA_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
-        f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
-        f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
-        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
-        flush=True,
-    )
-    sandbox.serve_forever(host, port)
+
+    def ready(url: str) -> None:
+        print(
+            f"serving visma on {url}\n"
+            f"  export VISMA_API_URL={url}/v1.0\n"
+            f"  export VISMA_TOKEN_URL={url}/connect/token\n"
+            f"  export VISMA_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+            f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+            f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
     return 0
 
 
@@ -191,15 +216,18 @@ def serve_workspace365_sandbox(host: str, port: int) -> int:
     )
 
     sandbox = Workspace365Sandbox(Workspace365SandboxConfig(), settings.sandbox_dir("workspace365"))
-    print(
-        f"Workspace 365 sandbox on http://{host}:{port}\n"
-        f"  export WORKSPACE365_URL=http://{host}:{port}\n"
-        f"  export WORKSPACE365_ENVIRONMENT=p2p\n"
-        f"  export WORKSPACE365_TOKEN={SANDBOX_TOKEN}\n"
-        f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
-        flush=True,
-    )
-    sandbox.serve_forever(host, port)
+
+    def ready(url: str) -> None:
+        print(
+            f"serving workspace365 on {url}\n"
+            f"  export WORKSPACE365_URL={url}\n"
+            f"  export WORKSPACE365_ENVIRONMENT=p2p\n"
+            f"  export WORKSPACE365_TOKEN={SANDBOX_TOKEN}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
     return 0
 
 
@@ -217,19 +245,23 @@ def serve_boss_insights_sandbox(host: str, port: int) -> int:
         webhook_url=webhook_url, webhook_username=username, webhook_password=password
     )
     sandbox = BossInsightsSandbox(config, settings.sandbox_dir("boss_insights"))
-    print(
-        f"Boss Insights sandbox on http://{host}:{port}, pushing webhooks to {webhook_url}\n"
-        f"  export BOSS_INSIGHTS_URL=http://{host}:{port}/api\n"
-        f"  export BOSS_INSIGHTS_USERNAME={SANDBOX_CREDENTIALS['username']}\n"
-        f"  export BOSS_INSIGHTS_PASSWORD={SANDBOX_CREDENTIALS['password']}\n"
-        f"  export BOSS_INSIGHTS_ACCOUNT_KEY={SANDBOX_CREDENTIALS['account_key']}\n"
-        f"  export BOSS_INSIGHTS_VENDOR_PATH={SANDBOX_PATHS['vendor']}\n"
-        f"  export BOSS_INSIGHTS_PAYABLE_INVOICE_PATH={SANDBOX_PATHS['payable_invoice']}\n"
-        f"  (sandbox credentials, not secrets; run `p2p-assets webhooks serve` to receive the "
-        f"webhooks; Ctrl-C stops it)",
-        flush=True,
-    )
-    sandbox.serve_forever(host, port)
+
+    def ready(url: str) -> None:
+        print(
+            f"serving boss_insights on {url}\n"
+            f"  pushing webhooks to {webhook_url}\n"
+            f"  export BOSS_INSIGHTS_URL={url}/api\n"
+            f"  export BOSS_INSIGHTS_USERNAME={SANDBOX_CREDENTIALS['username']}\n"
+            f"  export BOSS_INSIGHTS_PASSWORD={SANDBOX_CREDENTIALS['password']}\n"
+            f"  export BOSS_INSIGHTS_ACCOUNT_KEY={SANDBOX_CREDENTIALS['account_key']}\n"
+            f"  export BOSS_INSIGHTS_VENDOR_PATH={SANDBOX_PATHS['vendor']}\n"
+            f"  export BOSS_INSIGHTS_PAYABLE_INVOICE_PATH={SANDBOX_PATHS['payable_invoice']}\n"
+            f"  (sandbox credentials, not secrets; run `p2p-assets webhooks serve` to receive the "
+            f"webhooks; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
     return 0
 
 
@@ -289,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument(
         "--port",
         type=int,
-        help="default " + ", ".join(f"{p} ({v})" for v, p in SANDBOX_PORTS.items()),
+        help="0 for an ephemeral port (the first line printed names it); default "
+        + ", ".join(f"{p} ({v})" for v, p in SANDBOX_PORTS.items()),
     )
     basware_parser = commands.add_parser("basware", help="Basware maintenance by a person")
     basware_commands = basware_parser.add_subparsers(dest="basware_command", required=True)
@@ -330,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.warehouse_command == "adopt":
             return maintenance.adopt(args.vendor)
         return maintenance.list_sources()
-    port = args.port or SANDBOX_PORTS[args.vendor]
-    return serve_sandbox(args.vendor, args.host, port)
+    return serve_sandbox(args.vendor, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import dagster as dg
 
 from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
 from p2p_assets.defs.basware.sensors import WAITING, plan_extracts
+from p2p_assets.defs.operations.recovery import TRIGGER_TAG, Recovered, recover
+from p2p_assets.defs.operations.watchdog import execute_in_process
 from p2p_assets.defs.resources import configured
 from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name, partitions_for
 from p2p_assets.defs.visma.sensors import plan_listing
@@ -87,8 +89,12 @@ def sync_basware(
     if plan.new_partitions:
         instance.add_dynamic_partitions(partitions, plan.new_partitions)
 
-    definition = defs.resolve_job_def("basware_table_definition_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config
+    definition = execute_in_process(
+        defs.resolve_job_def("basware_table_definition_job"),
+        instance=instance,
+        raise_on_error=False,
+        run_config=run_config,
+        tags=dict([SYNC_TAG]),
     )
     if not definition.success:
         report.definition_error = failure_message(definition)
@@ -96,12 +102,13 @@ def sync_basware(
     job = defs.resolve_job_def("basware_extract_job")
     for extract in plan.to_load:
         log.info("syncing Basware %s extract %s", extract.type, extract.id)
-        result = job.execute_in_process(
+        result = execute_in_process(
+            job,
             instance=instance,
             partition_key=extract.id,
             raise_on_error=False,
             run_config=run_config,
-            tags={"p2p_assets/trigger": "p2p-assets sync"},
+            tags=dict([SYNC_TAG]),
         )
         outcome = ExtractOutcome(extract.id, extract.type or "", result.success)
         for event in result.get_asset_materialization_events():
@@ -137,23 +144,18 @@ def _summarise_warehouse(report: BaswareSyncReport, extract_ids: list[str]) -> N
             report.current_rows[table] = int(count[0]) if count else 0
 
 
-SYNC_TAG = ("p2p_assets/trigger", "p2p-assets sync")
+SYNC_TAG = (TRIGGER_TAG, "p2p-assets sync")
 
 
-def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the runs of a crashed `p2p-assets sync` and free the pool slots they still hold.
+def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[Recovered]:
+    """Fail the runs whose process is gone, whatever started them (a crashed sync, a killed run
+    worker of the UI or the daemon), and free the pool slots they and ended runs still hold.
 
-    Call only while holding the sync lock: then no other sync is alive, so a sync run still
-    `STARTED` belongs to a process that died (a crash, a kill) and would otherwise keep its
-    `duckdb`/vendor pool slot, and every later run would wait for it forever.
+    A dead holder would otherwise keep its `duckdb`/vendor pool slot, and every later run would
+    wait for it forever. Runs whose process is alive (a daemon's run, another host's) are left
+    alone, so this is safe while the daemon runs; the sync lock only keeps other syncs out.
     """
-    abandoned = instance.get_runs(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={SYNC_TAG[0]: SYNC_TAG[1]})
-    )
-    for run in abandoned:
-        instance.report_run_failed(run, "the p2p-assets sync process running it stopped")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return [run.run_id for run in abandoned]
+    return recover(instance)
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
@@ -185,10 +187,13 @@ class VismaSyncReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
     listing_errors: dict[int, str] = field(default_factory=dict)
     skipped_snapshots: dict[int, int] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
-        return not self.listing_errors and all(o.success for o in self.outcomes)
+        return (
+            not self.listing_errors and not self.refused and all(o.success for o in self.outcomes)
+        )
 
     def render(self) -> str:
         loaded = [o for o in self.outcomes if o.success]
@@ -205,6 +210,8 @@ class VismaSyncReport:
             )
         for type_id, error in sorted(self.listing_errors.items()):
             lines.append(f"  FAILED listing business type {type_id}: {error}")
+        for message in self.refused:
+            lines.append(f"  REFUSED {message}")
         for o in failed:
             lines.append(f"  FAILED {o.business_type_id} {o.file_name} ({o.file_id}): {o.error}")
         return "\n".join(lines)
@@ -218,19 +225,21 @@ def sync_visma(
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     with configured("visma").get_client() as client:
         listing = list_available(client, SUBSCRIPTIONS)
-    plan = plan_listing(listing, instance)
+    plan = plan_listing(listing, instance, retry_unloaded=True)
     report.listing_errors = plan.errors
     report.skipped_snapshots = plan.skipped_snapshots
+    report.refused = plan.refused
     for type_id, keys in plan.new_partitions.items():
         instance.add_dynamic_partitions(partitions_for(type_id).name or "", keys)
     for type_id, file in plan.to_load:
         job = defs.resolve_job_def(job_name(type_id))
-        result = job.execute_in_process(
+        result = execute_in_process(
+            job,
             instance=instance,
             partition_key=file.file_id,
             raise_on_error=False,
             run_config=run_config,
-            tags={"p2p_assets/trigger": "p2p-assets sync"},
+            tags=dict([SYNC_TAG]),
         )
         outcome = FileOutcome(type_id, file.file_id, file.file_name, result.success)
         for event in result.get_asset_materialization_events():
@@ -292,11 +301,12 @@ def sync_writeback(
     report = WritebackReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     for job_name_ in (job for target in targets for job in WRITEBACK_JOBS[target]):
-        result = defs.resolve_job_def(job_name_).execute_in_process(
+        result = execute_in_process(
+            defs.resolve_job_def(job_name_),
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
-            tags={"p2p_assets/trigger": "p2p-assets sync"},
+            tags=dict([SYNC_TAG]),
         )
         if not result.success:
             report.failures[job_name_] = failure_message(result)

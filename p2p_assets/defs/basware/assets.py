@@ -343,7 +343,6 @@ basware_extract_job = dg.define_asset_job(
     name="basware_extract_job",
     description="Land, commit and acknowledge one Basware extract (one partition).",
     selection=dg.AssetSelection.assets(EXTRACT_FILES, basware_tables, ACKNOWLEDGEMENT),
-    partitions_def=basware_extract_partitions,
     # The steps of one extract are sequential (the `duckdb` pool serialises the writers and the
     # checks), so a subprocess per step would only add start-up time; runs still run in parallel.
     executor_def=dg.in_process_executor,

@@ -2,6 +2,11 @@
 
 `plan_files` is the planning, a pure function of the listing, the known partitions and the files
 catalogued so far; the sensor and `p2p-assets sync visma` both call it.
+
+Downloading a file takes it off Visma's list, so a file whose load failed (a corrupt copy moved
+aside) is never listed again. `p2p-assets sync` therefore also retries the files catalogued here
+that never loaded (`loaded` given); the sensor does not (its run key is the file id, and a file
+broken upstream would be downloaded again on every tick): re-run it from the UI, or sync.
 """
 
 import json
@@ -11,10 +16,17 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from p2p_assets import settings
-from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, build_job, job_name, partitions_for
+from p2p_assets.defs.visma.assets import (
+    SUBSCRIPTIONS,
+    asset_key,
+    build_job,
+    job_name,
+    partitions_for,
+)
 from p2p_assets.defs.visma.resources import VismaResource
+from p2p_assets.lib.visma.business_types import business_type
 from p2p_assets.lib.visma.discovery import Listing, list_available
-from p2p_assets.lib.visma.landing import catalogue, catalogued
+from p2p_assets.lib.visma.landing import catalogue, catalogued, upload_order
 from p2p_assets.lib.visma.models import VismaFile
 from p2p_assets.live import NotConfiguredError
 
@@ -35,24 +47,43 @@ def plan_files(
     listing: Listing,
     known_partitions: Mapping[int, Collection[str]],
     catalogued_files: Mapping[int, list[VismaFile]],
+    loaded: Mapping[int, Collection[str]] | None = None,
 ) -> FilePlan:
-    """Register every listed file; load each one (full snapshots: only the newest)."""
+    """Register every listed file; load each one (full snapshots: only the newest). With
+    `loaded` (the files loaded so far, per type), also the catalogued files that never loaded."""
     plan = FilePlan(errors=dict(listing.errors), refused=list(listing.refused))
     for type_id, files in listing.files.items():
         known = set(known_partitions.get(type_id, ()))
         new = [f.file_id for f in files if f.file_id not in known]
         if new:
             plan.new_partitions[type_id] = new
-        to_load = listing.to_load(type_id, catalogued_files.get(type_id, []))
+        seen = catalogued_files.get(type_id, [])
+        to_load = listing.to_load(type_id, seen)
         if len(files) > len(to_load):
             plan.skipped_snapshots[type_id] = len(files) - len(to_load)
+        if loaded is not None:
+            to_load = _with_retries(listing, type_id, to_load, seen, set(loaded.get(type_id, ())))
         plan.to_load.extend((type_id, file) for file in to_load)
     return plan
 
 
-def plan_listing(listing: Listing, instance: dg.DagsterInstance) -> FilePlan:
+def _with_retries(
+    listing: Listing, type_id: int, to_load: list[VismaFile], seen: list[VismaFile], loaded: set
+) -> list[VismaFile]:
+    listed = {f.file_id for f in listing.files.get(type_id, [])}
+    retries = [f for f in seen if f.file_id not in loaded and f.file_id not in listed]
+    if business_type(type_id).kind == "snapshot":
+        # Only the newest snapshot matters: retry it when it is the one that never loaded.
+        newest = max([*seen, *to_load], key=upload_order, default=None)
+        retries = [f for f in retries if newest is not None and f.file_id == newest.file_id]
+    return sorted([*to_load, *retries], key=upload_order)
+
+
+def plan_listing(
+    listing: Listing, instance: dg.DagsterInstance, *, retry_unloaded: bool = False
+) -> FilePlan:
     """Catalogue every listed file on disk (the loader reads the list item from there), then
-    plan against the instance's partitions."""
+    plan against the instance's partitions (and, `retry_unloaded`, its materialisations)."""
     root = settings.landing_dir("visma")
     for files in listing.files.values():
         for file in files:
@@ -61,6 +92,9 @@ def plan_listing(listing: Listing, instance: dg.DagsterInstance) -> FilePlan:
         listing,
         {t: instance.get_dynamic_partitions(partitions_for(t).name or "") for t in listing.files},
         {t: catalogued(root, t) for t in listing.files},
+        {t: instance.get_materialized_partitions(asset_key(t)) for t in listing.files}
+        if retry_unloaded
+        else None,
     )
 
 

@@ -2,10 +2,13 @@
 
 DuckDB allows one read-write process per file. Dagster's `duckdb` pool serialises our own writers;
 the retry here covers everything else that may hold the file for a moment (a second run's checks, a
-user's CLI session), so a busy warehouse means waiting, not a failed run.
+user's CLI session), so a busy warehouse means waiting, not a failed run. The wait says every 30 s
+what holds the file (DuckDB names the holder's program and pid) and ends after
+`P2P_WAREHOUSE_WAIT_SECONDS` (default 300), so a forgotten session is found, not waited for.
 """
 
 import logging
+import os
 import random
 import re
 import time
@@ -18,6 +21,11 @@ import duckdb
 log = logging.getLogger(__name__)
 
 _LOCK_MESSAGE = re.compile(r"lock|being used by another process", re.IGNORECASE)
+# DuckDB's own words: 'Conflicting lock is held in /usr/bin/python3.11 (PID 1234)'.
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+WAIT_VARIABLE = "P2P_WAREHOUSE_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 300.0
+REPORT_EVERY_SECONDS = 30.0
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,127}$")
 
 
@@ -34,28 +42,68 @@ def quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
+def wait_seconds_from_env() -> float:
+    """How long `connect` waits for a locked warehouse: `P2P_WAREHOUSE_WAIT_SECONDS`."""
+    configured = os.environ.get(WAIT_VARIABLE, "").strip()
+    if not configured:
+        return DEFAULT_WAIT_SECONDS
+    try:
+        return max(0.0, float(configured))
+    except ValueError:
+        raise ValueError(
+            f"{WAIT_VARIABLE} must be a number of seconds, not {configured!r}"
+        ) from None
+
+
+def lock_holder(message: str) -> str:
+    """Who holds the file, from DuckDB's lock error: `PID 1234 (/usr/bin/python3.11)`."""
+    found = _HOLDER.search(message)
+    if not found:
+        return "another process"
+    return f"PID {found['pid']} ({found['program']})"
+
+
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = 300.0, memory_limit: str = "640MB"
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float | None = None,
+    memory_limit: str = "640MB",
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, waiting (with jittered backoff) while another process holds its lock."""
+    """Open the warehouse, waiting (with jittered backoff) while another process holds its lock:
+    `wait_seconds`, default `P2P_WAREHOUSE_WAIT_SECONDS`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
+    limit = wait_seconds_from_env() if wait_seconds is None else wait_seconds
+    started = last_report = time.monotonic()
     delay = 0.05
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
         except duckdb.IOException as exc:
-            if not _LOCK_MESSAGE.search(str(exc)) or time.monotonic() >= deadline:
-                if _LOCK_MESSAGE.search(str(exc)):
-                    raise WarehouseBusyError(
-                        f"DuckDB warehouse {path} stayed locked by another process for "
-                        f"{wait_seconds:.0f} s"
-                    ) from exc
+            if not _LOCK_MESSAGE.search(str(exc)):
                 raise
-            log.debug("warehouse %s is locked by another process; retrying in %.2f s", path, delay)
-            time.sleep(delay * (0.5 + random.random()))
+            holder = lock_holder(str(exc))
+            waited = time.monotonic() - started
+            if waited >= limit:
+                raise WarehouseBusyError(
+                    f"DuckDB warehouse {path} stayed locked by {holder} for {waited:.0f} s; "
+                    f"gave up ({WAIT_VARIABLE}={limit:.0f})"
+                ) from exc
+            if time.monotonic() - last_report >= REPORT_EVERY_SECONDS:
+                log.warning(
+                    "waiting %.0f s for the DuckDB warehouse %s: %s holds its lock "
+                    "(gives up after %.0f s, %s)",
+                    waited,
+                    path,
+                    holder,
+                    limit,
+                    WAIT_VARIABLE,
+                )
+                last_report = time.monotonic()
+            log.debug("warehouse %s is locked by %s; retrying in %.2f s", path, holder, delay)
+            time.sleep(min(delay * (0.5 + random.random()), max(0.0, limit - waited)))
             delay = min(delay * 2, 2.0)
     try:
         # Spill to disk rather than grow without bound (the limit leaves room for Python and

@@ -117,7 +117,9 @@ def test_schema_drift_from_a_later_extract(serve_tenant):
 
 @pytest.mark.parametrize("corruption", ["truncated", "garbage", "wrong_count"])
 def test_corrupt_file_is_rejected_then_loaded_once_fixed(serve_tenant, corruption: str):
-    tenant = serve_tenant(initial_deltas=2)
+    # Only a tenant that announces record counts (not the real API's default) can show a file
+    # holding fewer records than announced.
+    tenant = serve_tenant(initial_deltas=2, record_counts=corruption == "wrong_count")
     initial, broken, later = tenant.extract_ids()
     entry = next(f for f in tenant.sandbox.files(1) if f["tableName"] == "IA_INVOICE")
     file_name, records = entry["fileName"], entry["recordCount"]

@@ -153,13 +153,14 @@ def test_a_cut_connection_resumes_the_download(visma_sandbox, instance):
 
 def test_mutations_apply_strictly_oldest_first(visma_sandbox, instance):
     sandbox = visma_sandbox(files_per_type={101100: 3})
-    from p2p_assets.defs.visma.resources import visma_resource_from_env
-    from p2p_assets.defs.visma.sensors import register
+    from p2p_assets.defs.resources import configured
+    from p2p_assets.defs.visma.sensors import plan_listing
     from p2p_assets.lib.visma.discovery import list_available
 
-    with visma_resource_from_env().get_client() as client:
+    with configured("visma").get_client() as client:
         listing = list_available(client, (101100,))
-    register(listing, instance)
+    for type_id, keys in plan_listing(listing, instance).new_partitions.items():
+        instance.add_dynamic_partitions(f"visma_{type_id}_file", keys)
     oldest, middle, newest = listing.files[101100]
 
     refused = materialise(instance, 101100, newest.file_id)
@@ -199,9 +200,14 @@ def test_a_corrupt_payment_file_fails_alone_and_loads_after_the_fix(visma_sandbo
     assert len(loaded) == 2
 
     sandbox.clear_faults()
-    assert materialise(instance, 134001, bad["id"]).success  # downloads it again
+    # Downloaded once, it is off Visma's list; the next sync retries it from the catalogue.
+    healed = sync_visma(defs, instance)
+    assert healed.success, healed.render()
+    assert [o.file_id for o in healed.outcomes] == [bad["id"]]
+    assert healed.outcomes[0].downloaded  # a fresh copy
     with _warehouse() as con:
         assert con.execute("SELECT count(*) FROM visma.files").fetchone() == (3,)
+    assert sync_visma(defs, instance).outcomes == []  # and then nothing
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:

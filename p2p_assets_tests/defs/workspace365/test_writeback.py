@@ -89,7 +89,7 @@ def test_a_crash_after_the_vendor_accepted_never_creates_a_duplicate(data_dir: P
     resumed = cli(clean_env(data_dir), "sync", "workspace365")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     # The crashed run no longer holds the write-back pool's slot.
-    assert "of a crashed sync failed and freed its pool slots" in resumed.stdout
+    assert "marked failed: process" in resumed.stdout
     outbox = _outbox(data_dir)
     statuses = [status for status, *_ in outbox.values()]
     assert statuses.count("uncertain") == 1 and statuses.count("sent") == len(expected) - 1
