@@ -11,6 +11,7 @@ p2p-assets warehouse sources|adopt   where each vendor's data in the warehouse c
 """
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
@@ -70,7 +71,7 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
         sync_visma,
         sync_writeback,
     )
-    from p2p_assets.lib.locks import file_lock
+    from p2p_assets.lib.locks import LockTimeout, file_lock
 
     home = prepare_dagster_home()
     ok = True
@@ -103,7 +104,29 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
         print(f"{vendor}: not configured (another vendor is live); skipped", flush=True)
     # One headless sync at a time. Before loading, free what dead runs hold (a killed sync's,
     # a UI or daemon run's whose worker is gone), so no run of ours waits for them.
-    with file_lock(home / "p2p-assets-sync.lock"), dg.DagsterInstance.get() as instance:
+    from p2p_assets.defs.operations.waiting import WAIT_VARIABLE
+    from p2p_assets.defs.operations.watchdog import pool_wait_seconds
+
+    lock, limit = home / "p2p-assets-sync.lock", pool_wait_seconds()
+
+    def waiting(seconds: float) -> None:
+        print(
+            f"waiting for another p2p-assets sync to finish ({lock} is locked) for {seconds:.0f} s;"
+            f" gives up after {limit:.0f} s ({WAIT_VARIABLE})",
+            flush=True,
+        )
+
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(file_lock(lock, waiting=waiting, give_up_after=limit))
+    except LockTimeout:
+        print(
+            f"p2p-assets: gave up waiting for another p2p-assets sync after {limit:.0f} s "
+            f"({lock} stayed locked; {WAIT_VARIABLE})",
+            file=sys.stderr,
+        )
+        return 1
+    with held, dg.DagsterInstance.get() as instance:
         for recovered in recover_abandoned_runs(instance):
             print(f"Recovered {recovered}", flush=True)
         for vendor, targets in runs:

@@ -13,6 +13,7 @@ def redownload_basware(extract_id: str, file_names: list[str], *, verbose: bool 
 
     from p2p_assets.cli import prepare_dagster_home
     from p2p_assets.definitions import defs
+    from p2p_assets.defs.operations.watchdog import execute_in_process
     from p2p_assets.headless import SYNC_TAG, failure_message
     from p2p_assets.lib.basware.landing import allow_last_download
     from p2p_assets.lib.basware.models import extract_id_problem
@@ -33,7 +34,8 @@ def redownload_basware(extract_id: str, file_names: list[str], *, verbose: bool 
     print(f"Allowed one more download of {', '.join(allowed)}; loading extract {extract_id}")
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("basware_extract_job").execute_in_process(
+        result = execute_in_process(
+            defs.resolve_job_def("basware_extract_job"),
             instance=instance,
             partition_key=extract_id,
             raise_on_error=False,

@@ -9,7 +9,8 @@ import fcntl
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,19 +30,60 @@ def ensure_private_dir(directory: Path) -> None:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created 0600 if missing) against threads and processes."""
+def file_lock(
+    path: Path,
+    *,
+    waiting: Callable[[float], None] | None = None,
+    report_every: float = 30.0,
+    give_up_after: float | None = None,
+) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created 0600 if missing) against threads and processes.
+
+    `waiting(seconds)` is called when the lock is held elsewhere, then every `report_every`
+    seconds until it is ours, so a wait says what it waits for; after `give_up_after` seconds
+    `LockTimeout` is raised.
+    """
     ensure_private_dir(path.parent)
     with _thread_lock(path):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _acquire(fd, waiting, report_every, give_up_after, path)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+class LockTimeout(TimeoutError):
+    """A lock stayed held elsewhere for longer than the caller would wait."""
+
+
+def _acquire(
+    fd: int,
+    waiting: Callable[[float], None] | None,
+    report_every: float,
+    give_up_after: float | None,
+    path: Path,
+) -> None:
+    if waiting is None and give_up_after is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    started = time.monotonic()
+    reported = None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            waited = time.monotonic() - started
+            if give_up_after is not None and waited >= give_up_after:
+                raise LockTimeout(f"{path} stayed locked for {waited:.0f} s") from None
+            if waiting is not None and (reported is None or waited - reported >= report_every):
+                waiting(waited)
+                reported = waited
+            time.sleep(0.2)
 
 
 def write_private_atomically(path: Path, data: bytes) -> None:

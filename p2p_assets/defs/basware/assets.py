@@ -290,6 +290,15 @@ def basware_extract_acknowledgement(
     group_name="basware",
     kinds=KINDS,
     pool="duckdb",
+    # Materialised when missing (the UI's path gets what `p2p-assets sync` loads; a failed try
+    # waits for a person, not for the next tick) and then daily: Basware announces new tables
+    # and columns there first.
+    automation_condition=(
+        dg.AutomationCondition.missing()
+        & ~dg.AutomationCondition.in_progress()
+        & ~dg.AutomationCondition.execution_failed()
+    ).with_label("missing, not tried yet")
+    | dg.AutomationCondition.on_cron("0 5 * * *"),
 )
 def basware_table_definition(
     basware: BaswareResource, warehouse: DuckDBWarehouse

@@ -101,3 +101,14 @@ def basware_extracts_sensor(
         if plan.to_load or plan.new_partitions
         else "no Basware extract is waiting for export",
     )
+
+
+basware_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "basware_automation_sensor",
+    target=dg.AssetSelection.assets(["basware", "table_definition"]),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Evaluates the Basware table definition's automation condition: materialised "
+    "once when missing, then daily at 05:00 UTC (Basware announces new tables and columns "
+    "there first). Stop this sensor to stop that refresh.",
+)
