@@ -33,3 +33,15 @@ def dagster_home() -> Path:
 def webhook_store() -> Path:
     """The SQLite file the webhook receiver stores events in, and the sensor reads them from."""
     return data_dir() / "webhooks" / "events.sqlite3"
+
+
+def seconds_from_env(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A duration in seconds from the environment variable `name` (unset: `default`); a value
+    that is not a number is refused with a message naming the variable."""
+    configured = os.environ.get(name, "").strip()
+    if not configured:
+        return default
+    try:
+        return max(minimum, float(configured))
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {configured!r}") from None

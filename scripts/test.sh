@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest -q "$@"
+# One worker per core (xdist); pass e.g. `-n 0` to run in this process only.
+exec .venv/bin/python -m pytest -q -n auto --dist loadfile "$@"

@@ -21,7 +21,7 @@ import duckdb
 import httpx
 import pytest
 
-from p2p_assets_tests.conftest import VENDOR_ENV
+from p2p_assets_tests.conftest import VENDOR_PREFIXES
 
 CLI = [sys.executable, "-m", "p2p_assets.cli"]
 # The sandboxes' credentials: what a user copies from `p2p-assets sandbox serve`'s output.
@@ -41,9 +41,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in VENDOR_ENV
-        and not k.startswith(("P2P_", "DAGSTER_", "BASWARE_", "VISMA_", "WORKSPACE365_"))
-        and not k.startswith("BOSS_INSIGHTS_")
+        if not k.startswith(("P2P_", "DAGSTER_", *VENDOR_PREFIXES))
     }
     env.update(extra)
     return env

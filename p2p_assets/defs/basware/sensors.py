@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from p2p_assets import settings
 from p2p_assets.defs.basware.assets import basware_extract_job, basware_extract_partitions
 from p2p_assets.defs.basware.resources import BaswareResource
 from p2p_assets.lib.basware import Extract, ExtractListing
@@ -25,9 +26,8 @@ def poll_interval_seconds() -> int:
     """How often the sensor asks Basware for new extracts: `BASWARE_POLL_INTERVAL_SECONDS`,
     default 15 minutes (Basware makes one extract a day); the sandbox, which costs nothing,
     every minute."""
-    configured = os.environ.get(POLL_VARIABLE)
-    if configured:
-        return max(30, int(configured))
+    if os.environ.get(POLL_VARIABLE):
+        return int(settings.seconds_from_env(POLL_VARIABLE, 900, minimum=30))
     try:
         return 60 if mode_from_env("basware") is Mode.SANDBOX else 900
     except ValueError:

@@ -32,6 +32,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
 from dagster._utils.concurrency import ConcurrencyKeyInfo
 
+from p2p_assets import settings
 from p2p_assets.defs.operations import dagster_fixes  # noqa: F401  (the executor must not spin)
 from p2p_assets.defs.operations.recovery import process_tags, recover
 from p2p_assets.defs.operations.signals import SIGNAL_EXITS, SignalRecorder, Stopped, signals_raise
@@ -50,15 +51,7 @@ def announce(message: str) -> None:
 
 
 def pool_wait_seconds() -> float:
-    configured = os.environ.get(WAIT_VARIABLE, "").strip()
-    if not configured:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        return max(0.0, float(configured))
-    except ValueError:
-        raise ValueError(
-            f"{WAIT_VARIABLE} must be a number of seconds, not {configured!r}"
-        ) from None
+    return settings.seconds_from_env(WAIT_VARIABLE, DEFAULT_WAIT_SECONDS)
 
 
 def job_pools(job: dg.JobDefinition) -> list[str]:

@@ -8,7 +8,6 @@ what holds the file (DuckDB names the holder's program and pid) and ends after
 """
 
 import logging
-import os
 import random
 import re
 import time
@@ -17,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from p2p_assets import settings
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,7 @@ def quote_ident(name: str) -> str:
 
 def wait_seconds_from_env() -> float:
     """How long `connect` waits for a locked warehouse: `P2P_WAREHOUSE_WAIT_SECONDS`."""
-    configured = os.environ.get(WAIT_VARIABLE, "").strip()
-    if not configured:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        return max(0.0, float(configured))
-    except ValueError:
-        raise ValueError(
-            f"{WAIT_VARIABLE} must be a number of seconds, not {configured!r}"
-        ) from None
+    return settings.seconds_from_env(WAIT_VARIABLE, DEFAULT_WAIT_SECONDS)
 
 
 def lock_holder(message: str) -> str:

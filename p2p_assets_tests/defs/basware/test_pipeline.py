@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from p2p_assets_tests.conftest import VENDOR_ENV
+from p2p_assets_tests.conftest import vendor_variables
 from p2p_assets_tests.defs.basware.helpers import (
     Tenant,
     assert_matches_truth,
@@ -33,7 +33,7 @@ def loaded_runs(
     with pytest.MonkeyPatch.context() as monkeypatch, dg.DagsterInstance.ephemeral() as instance:
         monkeypatch.setenv("P2P_DATA_DIR", str(root / "data"))
         monkeypatch.setenv("P2P_WAREHOUSE", str(root / "warehouse.duckdb"))
-        for name in VENDOR_ENV:
+        for name in vendor_variables():
             monkeypatch.delenv(name, raising=False)
         with serving(small_config(initial_deltas=1), root / "state", instance) as tenant:
             tenant.sandbox.publish_delta()
