@@ -5,13 +5,12 @@ only then acknowledges the extract upstream. See README.md in this folder.
 """
 
 import json
-from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from p2p_assets import settings
 from p2p_assets.defs.basware.resources import BaswareResource
+from p2p_assets.defs.basware.tables import known_tables, remember_tables
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware import BaswareError, Extract
 from p2p_assets.lib.basware.landing import (
@@ -27,15 +26,11 @@ from p2p_assets.lib.basware.loader import (
     BaswareFileError,
     TableLoad,
     load_extract,
-    table_order,
     warehouse_table,
 )
-from p2p_assets.lib.basware.models import table_name_problem
 from p2p_assets.lib.basware.registry import loaded_tables, mark_acknowledged
-from p2p_assets.lib.basware.tables import ALL_TABLES, PRO_TABLES, TABLE_DESCRIPTIONS
-from p2p_assets.lib.locks import write_private_atomically
+from p2p_assets.lib.basware.tables import PRO_TABLES, TABLE_DESCRIPTIONS
 from p2p_assets.lib.warehouse import sources
-from p2p_assets.lib.warehouse.connection import transaction
 
 basware_extract_partitions = dg.DynamicPartitionsDefinition(name="basware_extract")
 
@@ -47,29 +42,6 @@ ACKNOWLEDGEMENT = dg.AssetKey(["basware", "extract_acknowledgement"])
 
 def table_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["basware", warehouse_table(table)])
-
-
-def _tables_file() -> Path:
-    return settings.data_dir() / "basware" / "tables.json"
-
-
-def known_tables() -> tuple[str, ...]:
-    """The tables with an asset: the documented ones, and any table Basware added that its table
-    definition or an extract has shown us (kept in `{P2P_DATA_DIR}/basware/tables.json`), so a
-    new table becomes an asset when the definitions load next."""
-    try:
-        seen = json.loads(_tables_file().read_text())
-    except (OSError, ValueError):
-        seen = []
-    extra = {t for t in seen if isinstance(t, str) and not table_name_problem(t)}
-    return tuple(sorted(set(ALL_TABLES) | extra, key=table_order))
-
-
-def remember_tables(tables: set[str]) -> None:
-    new = {t for t in tables if not table_name_problem(t)} - set(known_tables())
-    if new:
-        extra = sorted((set(known_tables()) - set(ALL_TABLES)) | new, key=table_order)
-        write_private_atomically(_tables_file(), json.dumps(extra).encode())
 
 
 @dg.asset(
@@ -285,69 +257,6 @@ def basware_extract_acknowledgement(
     )
 
 
-@dg.asset(
-    key=dg.AssetKey(["basware", "table_definition"]),
-    group_name="basware",
-    kinds=KINDS,
-    pool="duckdb",
-    # Materialised when missing (the UI's path gets what `p2p-assets sync` loads; a failed try
-    # waits for a person, not for the next tick) and then daily: Basware announces new tables
-    # and columns there first.
-    automation_condition=(
-        dg.AutomationCondition.missing()
-        & ~dg.AutomationCondition.in_progress()
-        & ~dg.AutomationCondition.execution_failed()
-    ).with_label("missing, not tried yet")
-    | dg.AutomationCondition.on_cron("0 5 * * *"),
-)
-def basware_table_definition(
-    basware: BaswareResource, warehouse: DuckDBWarehouse
-) -> dg.MaterializeResult:
-    """Basware's own description of every column it delivers, and the change log of that
-    specification, in `basware.table_definition` and `basware.table_definition_changes`."""
-    with basware.get_client() as client:
-        tables = client.table_definition()
-        changes = client.table_definition_changelog()
-    rows = [
-        [t.table_name, position, c.name, c.data_type, c.definition, c.example]
-        for t in tables
-        for position, c in enumerate(t.columns, start=1)
-    ]
-    with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS basware")
-        with transaction(con):
-            sources.claim(con, basware.source())
-            _replace_table_definition(con, rows, changes)
-    remember_tables({t.table_name for t in tables})
-    return dg.MaterializeResult(
-        metadata={
-            "tables": dg.MetadataValue.json(sorted(t.table_name for t in tables)),
-            "columns": len(rows),
-            "changes": len(changes),
-        }
-    )
-
-
-def _replace_table_definition(
-    con: duckdb.DuckDBPyConnection, rows: list[list[object]], changes: list[dict]
-) -> None:
-    con.execute(
-        "CREATE OR REPLACE TABLE basware.table_definition (table_name VARCHAR, "
-        "position INTEGER, column_name VARCHAR, data_type VARCHAR, field_definition VARCHAR, "
-        "example_value VARCHAR)"
-    )
-    if rows:
-        con.executemany("INSERT INTO basware.table_definition VALUES (?, ?, ?, ?, ?, ?)", rows)
-    con.execute(
-        "CREATE OR REPLACE TABLE basware.table_definition_changes (position INTEGER, change JSON)"
-    )
-    if changes:
-        con.executemany(
-            "INSERT INTO basware.table_definition_changes VALUES (?, ?)",
-            [[i, json.dumps(c)] for i, c in enumerate(changes, start=1)],
-        )
-
-
 basware_extract_job = dg.define_asset_job(
     name="basware_extract_job",
     description="Land, commit and acknowledge one Basware extract (one partition).",
@@ -355,10 +264,4 @@ basware_extract_job = dg.define_asset_job(
     # The steps of one extract are sequential (the `duckdb` pool serialises the writers and the
     # checks), so a subprocess per step would only add start-up time; runs still run in parallel.
     executor_def=dg.in_process_executor,
-)
-
-basware_table_definition_job = dg.define_asset_job(
-    name="basware_table_definition_job",
-    description="Refresh Basware's table definition and its change log.",
-    selection=dg.AssetSelection.assets(["basware", "table_definition"]),
 )

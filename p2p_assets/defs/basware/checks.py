@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from p2p_assets.defs.basware.assets import known_tables, table_key
+from p2p_assets.defs.basware.assets import table_key
+from p2p_assets.defs.basware.tables import known_tables
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware.loader import warehouse_table
 from p2p_assets.lib.basware.tables import (

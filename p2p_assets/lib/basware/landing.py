@@ -22,14 +22,13 @@ import json
 import logging
 import os
 import shutil
-import zipfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from p2p_assets.lib.basware.archives import member_entry, unpack
 from p2p_assets.lib.basware.client import BaswareClient
 from p2p_assets.lib.basware.errors import BaswareError, BaswareResponseError
 from p2p_assets.lib.basware.loader import ExtractInfo, SourceFile
@@ -39,8 +38,6 @@ from p2p_assets.lib.basware.models import (
     ExtractFile,
     TableDefinition,
     extract_id_problem,
-    table_from_file_name,
-    table_name_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -102,7 +99,7 @@ class LandedExtract:
                     )
                 )
                 continue
-            members = [_member(m) for m in entry["readable"]]
+            members = [member_entry(m) for m in entry["readable"]]
             for member in members:
                 sources.append(
                     SourceFile(
@@ -274,67 +271,10 @@ def _download(
         "downloaded_at": datetime.now(UTC).isoformat(),
     }
     if result.path.name.lower().endswith(".zip"):
-        entry.update(_unpack(result.path, landed, item.table_name))
+        entry.update(
+            unpack(result.path, landed.directory, set(landed.definitions), item.table_name)
+        )
     return entry
-
-
-def _unpack(archive: Path, landed: LandedExtract, table_name: str) -> dict[str, Any]:
-    """Unpack a ZIP's members under names we choose: `members/<zip name>/<n><suffix>`.
-
-    Each member is its own data set file, named by its path inside the archive (two members with
-    the same base name in different folders stay two files), of the table its own name says (a
-    data set ZIP holds several tables), else of the file's table. A broken archive is recorded,
-    for the loader to report as corrupt.
-    """
-    target = landed.directory / MEMBERS / archive.name
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    known_tables = set(landed.definitions)
-    members = []
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            infos = [info for info in zipped.infolist() if not info.is_dir()]
-            needed = sum(info.file_size for info in infos)
-            free = shutil.disk_usage(target).free
-            if needed > free:
-                raise OSError(
-                    f"unpacking {archive.name} needs {needed} bytes, {free} are free in {target}"
-                )
-            for number, info in enumerate(infos, start=1):
-                base = info.filename.replace("\\", "/").rsplit("/", 1)[-1]
-                member_table = table_from_file_name(base)
-                if member_table not in known_tables or table_name_problem(member_table):
-                    member_table = table_name
-                path = target / f"{number:04d}{_suffix(base)}"
-                with zipped.open(info) as source, path.open("wb") as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
-                members.append(
-                    {
-                        "path": str(path.relative_to(landed.directory)),
-                        "name": f"{archive.name}/{info.filename}",
-                        "table": member_table,
-                    }
-                )
-    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        return {"readable": [], "unpack_error": f"corrupt ZIP archive: {exc}"}
-    return {"readable": members}
-
-
-def _suffix(member_name: str) -> str:
-    """The member's format as a suffix the loader knows (`.json`, `.csv.gz`, ...), or `.unknown`."""
-    name = member_name.lower()
-    gz = ".gz" if name.endswith(".gz") else ""
-    stem = name.removesuffix(".gz")
-    for suffix in _READABLE_SUFFIXES:
-        if stem.endswith(suffix):
-            return suffix + gz
-    return ".unknown"
-
-
-def _member(value: Any) -> dict[str, Any]:
-    """A manifest's readable entry; manifests written before ZIP members were named held paths."""
-    return value if isinstance(value, dict) else {"path": str(value)}
 
 
 def _intact(directory: Path, entry: dict[str, Any]) -> bool:
@@ -343,7 +283,7 @@ def _intact(directory: Path, entry: dict[str, Any]) -> bool:
         path.exists()
         and path.stat().st_size == int(entry["size"])
         and not entry.get("unpack_error")
-        and all((directory / _member(m)["path"]).exists() for m in entry["readable"])
+        and all((directory / member_entry(m)["path"]).exists() for m in entry["readable"])
     )
 
 

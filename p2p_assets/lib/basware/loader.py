@@ -13,13 +13,22 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
 from p2p_assets.lib.basware.models import table_name_problem
+from p2p_assets.lib.basware.reading import (
+    SOURCE_COLUMN,
+    BaswareExtractError,
+    BaswareFileError,
+    ExtractInfo,
+    SourceFile,
+    delivered_columns,
+    stage,
+    validate,
+)
 from p2p_assets.lib.basware.registry import ensure_registry, record_extract
-from p2p_assets.lib.basware.schema import conversion_sql, duckdb_type, invalid_sql, widens
+from p2p_assets.lib.basware.schema import duckdb_type, widens
 from p2p_assets.lib.basware.tables import ALL_TABLES, CURRENT_SCHEMA, HISTORY_SCHEMA, KEY_COLUMN
 from p2p_assets.lib.warehouse import sources
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns, transaction
@@ -32,71 +41,8 @@ LINEAGE_COLUMNS = {
     "_file_name": "VARCHAR",
     "_loaded_at": "TIMESTAMP",
 }
-_SOURCE = "_source_file"
 # DuckDB expands these in reader paths; a path holding one would read other files.
 _GLOB = re.compile(r"[*?\[\]{}]")
-# Failures that are ours (memory, disk, permissions), not the file's: never a reason to reject it.
-_OURS = re.compile(
-    r"no space left|disk (is )?full|permission denied|too many open files|cannot allocate|"
-    r"out of memory",
-    re.IGNORECASE,
-)
-
-
-class BaswareFileError(ValueError):
-    """A delivered file cannot be loaded; names the extract, the file and the reason.
-
-    `corrupt` is True only when the copy is provably damaged (an archive or parse error, fewer
-    records than announced): then the landed copy is moved aside and downloaded again. Otherwise
-    (a value we cannot convert, a record without an ID) the file stays: downloading it again
-    would only spend one of the extract's few downloads on the same bytes.
-    """
-
-    def __init__(self, extract_id: str, file_name: str, reason: str, *, corrupt: bool = False):
-        self.extract_id = extract_id
-        self.file_name = file_name
-        self.reason = reason
-        self.corrupt = corrupt
-        super().__init__(f"Basware extract {extract_id}, file {file_name}: {reason}")
-
-
-class BaswareExtractError(ValueError):
-    """The extract as a whole is inconsistent (for example fewer files than it announced)."""
-
-
-@dataclass(frozen=True)
-class ExtractInfo:
-    id: str
-    type: str
-    extract_date: datetime
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    name: str | None = None
-    file_count: int | None = None
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A landed file ready for DuckDB: `.json`, `.csv`, optionally `.gz`; `record_count` as
-    announced, if at all.
-    """
-
-    table_name: str
-    file_name: str
-    path: Path
-    record_count: int | None = None
-    error: str | None = None  # why the landed copy is known to be unreadable (a broken ZIP)
-
-    @property
-    def file_format(self) -> str:
-        name = self.path.name.lower().removesuffix(".gz")
-        if name.endswith(".json") or name.endswith(".ndjson"):
-            return "json"
-        if name.endswith(".csv"):
-            return "csv"
-        raise ValueError(
-            f"unknown file format: {self.path.name} (expected .json or .csv, optionally .gz)"
-        )
 
 
 @dataclass
@@ -193,7 +139,7 @@ def _load_table(
     loaded_at: datetime,
 ) -> TableLoad:
     result = TableLoad(table=table, files=[f.file_name for f in files])
-    delivered = _delivered_columns(con, extract, table, files) if files else []
+    delivered = delivered_columns(con, extract, table, files) if files else []
     target = {name: duckdb_type(name, oracle) for name, oracle in definition.items()}
     target.setdefault(KEY_COLUMN, "VARCHAR")
     for name in delivered:
@@ -201,8 +147,8 @@ def _load_table(
     if files:
         result.new_columns = [c for c in delivered if c not in definition and c != KEY_COLUMN]
         result.missing_columns = [c for c in definition if c not in delivered]
-        _stage(con, extract, files, delivered, target)
-        _validate(con, extract, files, delivered, target)
+        stage(con, extract, files, delivered, target)
+        validate(con, extract, files, delivered, target)
 
     name = warehouse_table(table)
     columns = {**target, **LINEAGE_COLUMNS}
@@ -238,7 +184,7 @@ def _load_table(
             f"SELECT {', '.join(quote_ident(c) for c in delivered)}, ? AS _extract_id, "
             f"CAST(? AS TIMESTAMP) AS _extract_date, _files.file_name AS _file_name, "
             f"CAST(? AS TIMESTAMP) AS _loaded_at "
-            f"FROM _stage JOIN _files ON _files.path = _stage.{_SOURCE}"
+            f"FROM _stage JOIN _files ON _files.path = _stage.{SOURCE_COLUMN}"
         )
         lineage = [extract.id, extract.extract_date, loaded_at]
         con.execute(f"INSERT INTO {history} BY NAME {rows}", lineage)
@@ -280,166 +226,6 @@ def _load_table(
     return result
 
 
-def _reader_sql(file_format: str) -> str:
-    """A DuckDB reader over a parameter list of paths: every field as text, plus the source."""
-    if file_format == "json":
-        return f"read_json(?, format='auto', columns=?, filename='{_SOURCE}')"
-    return f"read_csv(?, header=true, all_varchar=true, union_by_name=true, filename='{_SOURCE}')"
-
-
-def _delivered_columns(
-    con: duckdb.DuckDBPyConnection, extract: ExtractInfo, table: str, files: list[SourceFile]
-) -> list[str]:
-    """Every column present in any record of the table's files (new ones included), in order."""
-    formats = {f.file_format for f in files}
-    if len(formats) > 1:
-        raise BaswareExtractError(
-            f"Basware extract {extract.id}, table {table}: mixed file formats {sorted(formats)}"
-        )
-    paths = [str(f.path) for f in files]
-    try:
-        if formats == {"json"}:
-            # Basware omits null fields, so only a full pass over the keys finds every column.
-            keys = con.execute(
-                "SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects(?, format='auto')",
-                [paths],
-            ).fetchall()
-            delivered = sorted({k for (k,) in keys})
-        else:
-            rows = con.execute(
-                f"DESCRIBE SELECT * FROM {_reader_sql('csv')} LIMIT 0", [paths]
-            ).fetchall()
-            delivered = [row[0] for row in rows if row[0] != _SOURCE]
-    except duckdb.Error as exc:
-        raise _culprit(con, extract, files, exc) from exc
-    if KEY_COLUMN not in delivered:
-        delivered.insert(0, KEY_COLUMN)
-    for column in delivered:
-        try:
-            quote_ident(column)
-        except ValueError as exc:
-            raise BaswareExtractError(
-                f"Basware extract {extract.id}, table {table}: column name not accepted: {exc}"
-            ) from exc
-    return delivered
-
-
-def _stage(
-    con: duckdb.DuckDBPyConnection,
-    extract: ExtractInfo,
-    files: list[SourceFile],
-    delivered: list[str],
-    target: Mapping[str, str],
-) -> None:
-    """Parse and convert the files in one pass into the temp table `_stage`, typed, with a flag on
-    every row holding a value that did not convert exactly (examined by `_validate`)."""
-    paths = [str(f.path) for f in files]
-    con.execute("CREATE OR REPLACE TEMP TABLE _files (path VARCHAR, file_name VARCHAR)")
-    con.executemany("INSERT INTO _files VALUES (?, ?)", [[str(f.path), f.file_name] for f in files])
-    converted = ", ".join(
-        f"{conversion_sql(quote_ident(c), target[c])} AS {quote_ident(c)}" for c in delivered
-    )
-    flags = [invalid_sql(quote_ident(c), target[c]) for c in delivered if target[c] != "VARCHAR"]
-    bad = " OR ".join(flags) if flags else "false"
-    file_format = files[0].file_format
-    params: list[object] = [paths]
-    if file_format == "json":
-        params.append({c: "VARCHAR" for c in delivered})
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {converted}, {_SOURCE}, "
-            f"coalesce({bad}, false) AS _bad FROM {_reader_sql(file_format)}",
-            params,
-        )
-    except duckdb.Error as exc:
-        raise _culprit(con, extract, files, exc) from exc
-
-
-def _culprit(
-    con: duckdb.DuckDBPyConnection, extract: ExtractInfo, files: list[SourceFile], exc: Exception
-) -> BaswareFileError:
-    """Find which file made DuckDB fail, so the error names it.
-
-    The failed statement has aborted `con`'s transaction, so each file is read again on a cursor of
-    its own (a separate transaction); on `con` every probe would fail and blame the first file.
-    """
-    if _is_ours(exc):
-        raise BaswareExtractError(
-            f"Basware extract {extract.id}: loading failed for a reason of ours, not the files' "
-            f"(they stay landed): {_first_line(exc)}"
-        ) from exc
-    with con.cursor() as probe:
-        for source in files:
-            reader = (
-                "SELECT count(*) FROM read_json_objects(?, format='auto')"
-                if source.file_format == "json"
-                else "SELECT count(*) FROM read_csv(?, header=true, all_varchar=true)"
-            )
-            try:
-                probe.execute(reader, [str(source.path)]).fetchall()
-            except duckdb.Error as file_exc:
-                if _is_ours(file_exc):
-                    raise BaswareExtractError(
-                        f"Basware extract {extract.id}: reading {source.file_name} failed for a "
-                        f"reason of ours (the file stays landed): {_first_line(file_exc)}"
-                    ) from file_exc
-                return BaswareFileError(
-                    extract.id, source.file_name, _first_line(file_exc), corrupt=True
-                )
-    # Every file reads on its own: the failure is not a file's to be rejected for.
-    raise BaswareExtractError(
-        f"Basware extract {extract.id}: loading {', '.join(f.file_name for f in files)} failed, "
-        f"though each file reads on its own (they stay landed): {_first_line(exc)}"
-    ) from exc
-
-
-def _validate(
-    con: duckdb.DuckDBPyConnection,
-    extract: ExtractInfo,
-    files: list[SourceFile],
-    delivered: list[str],
-    target: Mapping[str, str],
-) -> None:
-    counts = dict(con.execute(f"SELECT {_SOURCE}, count(*) FROM _stage GROUP BY ALL").fetchall())
-    for source in files:
-        found = counts.get(str(source.path), 0)
-        if source.record_count is not None and found != source.record_count:
-            raise BaswareFileError(
-                extract.id,
-                source.file_name,
-                f"announced {source.record_count} records, the file holds {found}",
-                corrupt=True,
-            )
-    missing_key = con.execute(
-        f"SELECT {_SOURCE} FROM _stage WHERE {quote_ident(KEY_COLUMN)} IS NULL LIMIT 1"
-    ).fetchone()
-    if missing_key:
-        raise BaswareFileError(extract.id, _file_name(files, missing_key[0]), "a record has no ID")
-    flagged = con.execute(f"SELECT {_SOURCE} FROM _stage WHERE _bad LIMIT 1").fetchone()
-    if not flagged:
-        return
-    # Rare path: re-read the offending file as text to say which value in which column is wrong.
-    source = next(f for f in files if str(f.path) == flagged[0])
-    params: list[object] = [[str(source.path)]]
-    if source.file_format == "json":
-        params.append({c: "VARCHAR" for c in delivered})
-    for column in delivered:
-        if target[column] == "VARCHAR":
-            continue
-        row = con.execute(
-            f"SELECT {quote_ident(column)} FROM {_reader_sql(source.file_format)} "
-            f"WHERE {invalid_sql(quote_ident(column), target[column])} LIMIT 1",
-            params,
-        ).fetchone()
-        if row:
-            raise BaswareFileError(
-                extract.id,
-                source.file_name,
-                f"column {column}: value {row[0]!r} is not a valid {target[column]}",
-            )
-    raise BaswareFileError(extract.id, source.file_name, "a value did not convert")
-
-
 def _ensure_table(
     con: duckdb.DuckDBPyConnection,
     schema: str,
@@ -472,20 +258,3 @@ def _ensure_table(
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
     row = con.execute(sql, params or []).fetchone()
     return int(row[0]) if row else 0
-
-
-def _file_name(files: list[SourceFile], path: str) -> str:
-    for source in files:
-        if str(source.path) == path:
-            return source.file_name
-    return path
-
-
-def _is_ours(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.OutOfMemoryException | MemoryError) or bool(
-        _OURS.search(str(exc))
-    )
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,161 @@
+"""`p2p-assets sandbox serve` and `p2p-assets webhooks serve`: the vendor sandboxes and the webhook
+receiver as processes of their own, in the foreground until SIGINT or SIGTERM."""
+
+import os
+import sys
+
+from p2p_assets import settings
+
+CONFIGURATION_ERROR = 2
+
+
+SANDBOX_PORTS = {"basware": 8765, "visma": 8766, "workspace365": 8767, "boss_insights": 8768}
+
+
+def serve_sandbox(vendor: str, host: str, port: int | None) -> int:
+    """Serve one vendor's sandbox in the foreground until SIGINT or SIGTERM (then exit 0).
+
+    The first stdout line is exactly `serving <vendor> on http://HOST:PORT`, printed once the port
+    is bound (so `--port 0` shows the real ephemeral port) and flushed: a test that runs this as a
+    process reads its URL from that line. `port` None is the vendor's default port.
+    """
+    port = SANDBOX_PORTS[vendor] if port is None else port
+    if vendor == "visma":
+        return serve_visma_sandbox(host, port)
+    if vendor == "workspace365":
+        return serve_workspace365_sandbox(host, port)
+    if vendor == "boss_insights":
+        return serve_boss_insights_sandbox(host, port)
+    from p2p_assets.sandbox.basware import BaswareSandbox
+    from p2p_assets.sandbox.basware.env import SANDBOX_CREDENTIALS, config_from_env
+
+    sandbox = BaswareSandbox(config_from_env(), state_dir=settings.sandbox_dir("basware"))
+
+    def ready(url: str) -> None:
+        storage = f"storage on {sandbox.storage_url}\n" if sandbox.storage_url else ""
+        print(
+            f"serving basware on {url}\n"
+            f"{storage}"
+            f"  export BASWARE_API_URL={url}\n"
+            f"  export BASWARE_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+            f"  export BASWARE_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
+    return 0
+
+
+def serve_visma_sandbox(host: str, port: int) -> int:
+    from p2p_assets.sandbox.visma import VismaSandbox
+    from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS, config_from_env
+
+    state_dir = settings.sandbox_dir("visma")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = VismaSandbox(config_from_env(), state_dir)
+
+    def ready(url: str) -> None:
+        print(
+            f"serving visma on {url}\n"
+            f"  export VISMA_API_URL={url}/v1.0\n"
+            f"  export VISMA_TOKEN_URL={url}/connect/token\n"
+            f"  export VISMA_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
+            f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
+            f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
+    return 0
+
+
+def serve_workspace365_sandbox(host: str, port: int) -> int:
+    from p2p_assets.sandbox.workspace365 import (
+        SANDBOX_TOKEN,
+        Workspace365Sandbox,
+        Workspace365SandboxConfig,
+    )
+
+    sandbox = Workspace365Sandbox(Workspace365SandboxConfig(), settings.sandbox_dir("workspace365"))
+
+    def ready(url: str) -> None:
+        print(
+            f"serving workspace365 on {url}\n"
+            f"  export WORKSPACE365_URL={url}\n"
+            f"  export WORKSPACE365_ENVIRONMENT=p2p\n"
+            f"  export WORKSPACE365_TOKEN={SANDBOX_TOKEN}\n"
+            f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
+    return 0
+
+
+def serve_boss_insights_sandbox(host: str, port: int) -> int:
+    from p2p_assets.defs.boss_insights.resources import SANDBOX_PATHS, webhook_credentials
+    from p2p_assets.sandbox.boss_insights import (
+        SANDBOX_CREDENTIALS,
+        BossInsightsConfig,
+        BossInsightsSandbox,
+    )
+
+    webhook_url = os.environ.get("P2P_SANDBOX_BOSS_INSIGHTS_WEBHOOK_URL") or "http://127.0.0.1:8780"
+    username, password = webhook_credentials()
+    config = BossInsightsConfig(
+        webhook_url=webhook_url, webhook_username=username, webhook_password=password
+    )
+    sandbox = BossInsightsSandbox(config, settings.sandbox_dir("boss_insights"))
+
+    def ready(url: str) -> None:
+        print(
+            f"serving boss_insights on {url}\n"
+            f"  pushing webhooks to {webhook_url}\n"
+            f"  export BOSS_INSIGHTS_URL={url}/api\n"
+            f"  export BOSS_INSIGHTS_USERNAME={SANDBOX_CREDENTIALS['username']}\n"
+            f"  export BOSS_INSIGHTS_PASSWORD={SANDBOX_CREDENTIALS['password']}\n"
+            f"  export BOSS_INSIGHTS_ACCOUNT_KEY={SANDBOX_CREDENTIALS['account_key']}\n"
+            f"  export BOSS_INSIGHTS_VENDOR_PATH={SANDBOX_PATHS['vendor']}\n"
+            f"  export BOSS_INSIGHTS_PAYABLE_INVOICE_PATH={SANDBOX_PATHS['payable_invoice']}\n"
+            f"  (sandbox credentials, not secrets; run `p2p-assets webhooks serve` to receive the "
+            f"webhooks; Ctrl-C stops it)",
+            flush=True,
+        )
+
+    sandbox.serve_forever(host, port, ready)
+    return 0
+
+
+def serve_webhooks(host: str, port: int) -> int:
+    from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
+
+    username = os.environ.get("P2P_WEBHOOK_USERNAME")
+    password = os.environ.get("P2P_WEBHOOK_PASSWORD")
+    missing = [
+        n
+        for n, v in (("P2P_WEBHOOK_USERNAME", username), ("P2P_WEBHOOK_PASSWORD", password))
+        if not v
+    ]
+    if missing:
+        print(
+            f"p2p-assets: the webhook receiver needs {' and '.join(missing)}: the Basic "
+            "credentials the vendor must send (configure the same in its portal)",
+            file=sys.stderr,
+        )
+        return CONFIGURATION_ERROR
+    store = EventStore(settings.webhook_store())
+    server = WebhookServer((host, port), store, username or "", password or "")
+    bound_host, bound_port = server.server_address[:2]
+    print(
+        f"Webhook receiver on http://{bound_host}:{bound_port} storing into {store.path}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
