@@ -28,6 +28,7 @@ from p2p_assets.lib.basware.loader import (
     load_extract,
     warehouse_table,
 )
+from p2p_assets.lib.basware.models import extract_id_problem
 from p2p_assets.lib.basware.registry import loaded_tables, mark_acknowledged
 from p2p_assets.lib.basware.tables import PRO_TABLES, TABLE_DESCRIPTIONS
 from p2p_assets.lib.warehouse import sources
@@ -59,7 +60,7 @@ def basware_extract_files(
     Basware limits how often an extract may be downloaded, so files already on disk are never
     fetched again; re-materialising costs no download unless a file was rejected by the loader.
     """
-    extract_id = context.partition_key
+    extract_id = _extract_id(context)
     try:
         with basware.get_client() as client:
             listed = {e.id: e for e in client.list_extracts()}
@@ -98,6 +99,14 @@ def _extract_from_manifest(extract_id: str) -> Extract:
             "landed here; it may be past its one-year retention."
         )
     return Extract.from_api(json.loads(manifest.read_text())["extract"])
+
+
+def _extract_id(context: dg.AssetExecutionContext) -> str:
+    """The partition key, refused unless it is a plain extract id (it names a directory)."""
+    problem = extract_id_problem(context.partition_key)
+    if problem:
+        raise dg.Failure(f"Basware extract {context.partition_key!r} is refused: {problem}")
+    return context.partition_key
 
 
 def _read_landed(extract_id: str) -> LandedExtract:
@@ -150,7 +159,7 @@ def basware_tables(
     downloads it again. Any other failure (a value we cannot convert, a full disk) leaves the
     files landed: downloading again would spend one of the extract's few downloads for nothing.
     """
-    landed = _read_landed(context.partition_key)
+    landed = _read_landed(_extract_id(context))
     info = landed.info
     source = sources.Source.from_dict(landed.source) if landed.source else basware.source()
     damaged = verify_checksums(landed)
@@ -243,7 +252,7 @@ def basware_extract_acknowledgement(
     Runs only after the extract's tables are committed, and checks the warehouse once more before
     telling Basware: an extract is never acknowledged before its data is safe.
     """
-    extract_id = context.partition_key
+    extract_id = _extract_id(context)
     with warehouse.connect(read_only=True) as con:
         committed = loaded_tables(con, extract_id)
     if not committed:

@@ -39,6 +39,7 @@ from p2p_assets.lib.basware.models import (
     TableDefinition,
     extract_id_problem,
 )
+from p2p_assets.lib.warehouse.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,13 @@ def land_extract(
         )
     directory.mkdir(parents=True, exist_ok=True)
     previous = read_landed(directory) if (directory / MANIFEST).exists() else None
+    if previous and previous.source and source and previous.source != source:
+        raise BaswareError(
+            f"Basware extract {extract.id} was landed in {directory} from "
+            f"{Source.from_dict(previous.source).describe()}; refusing to add files from "
+            f"{Source.from_dict(source).describe()} to it. Keep sandbox and live data apart: "
+            "use a separate P2P_DATA_DIR."
+        )
     known = {f["file_name"]: f for f in previous.files} if previous else {}
     definitions = previous.definitions if previous else {}
     if not definitions or any(i.table_name not in definitions for i in listed):
@@ -171,7 +179,7 @@ def land_extract(
         files=[],
         definitions=definitions,
         tables=sorted(definitions),
-        source=source or (previous.source if previous else None),
+        source=(previous.source if previous else None) or source,
         downloads=dict(previous.downloads) if previous else {},
         allow_last=list(previous.allow_last) if previous else [],
     )

@@ -228,3 +228,18 @@ def test_the_same_storage_refusal_on_the_api_host_is_an_error(tmp_path: Path) ->
     )
     with client(fake) as basware, pytest.raises(Exception, match="403"):
         land_extract(basware, extract(), tmp_path / "landing")
+
+
+def test_files_of_another_source_are_never_added_to_a_landed_extract(tmp_path: Path) -> None:
+    from p2p_assets.lib.basware import BaswareError
+
+    landing = tmp_path / "landing"
+    fake = fake_with_files({"IA_INVOICE_0001.json.gz": b"[]"})
+    sandbox = {"vendor": "basware", "sandbox": True, "endpoint": "sandbox"}
+    live = {"vendor": "basware", "sandbox": False, "endpoint": "https://api.basware.com"}
+    with client(fake) as basware:
+        land_extract(basware, extract(), landing, source=sandbox)
+        with pytest.raises(BaswareError, match="from the Basware sandbox; refusing to add files"):
+            land_extract(basware, extract(), landing, source=live)
+        land_extract(basware, extract(), landing, source=sandbox)  # the same source goes on
+    assert read_landed(landing / EXTRACT_ID).source == sandbox
