@@ -188,6 +188,7 @@ class VismaSyncReport:
     listing_errors: dict[int, str] = field(default_factory=dict)
     skipped_snapshots: dict[int, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
+    not_now: str | None = None  # why the plan allows no call now (nothing was sent)
 
     @property
     def success(self) -> bool:
@@ -196,6 +197,8 @@ class VismaSyncReport:
         )
 
     def render(self) -> str:
+        if self.not_now:
+            return f"Visma: nothing listed, no call made: {self.not_now}"
         loaded = [o for o in self.outcomes if o.success]
         failed = [o for o in self.outcomes if not o.success]
         lines = [
@@ -223,7 +226,11 @@ def sync_visma(
     """List every subscribed business type, register the files, load each new one oldest first."""
     report = VismaSyncReport()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    with configured("visma").get_client() as client:
+    visma = configured("visma")
+    report.not_now = visma.ledger().call_refusal()
+    if report.not_now:
+        return report
+    with visma.get_client() as client:
         listing = list_available(client, SUBSCRIPTIONS)
     plan = plan_listing(listing, instance, retry_unloaded=True)
     report.listing_errors = plan.errors

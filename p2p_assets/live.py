@@ -40,7 +40,8 @@ class VendorSpec:
     `connection`: the variables whose presence makes the vendor live. `required`: what live mode
     then needs. `credentials`: alternatives of which exactly one group must be complete (Basware
     takes OAuth2 client credentials or Basic authentication). `urls`: variables holding URLs.
-    `extra`: further rules over the values (returns problems to report).
+    `options`: settings that do not make the vendor live but are checked with it. `extra`:
+    further rules over the values (returns problems to report).
     """
 
     key: str
@@ -49,6 +50,7 @@ class VendorSpec:
     required: tuple[str, ...] = ()
     credentials: tuple[tuple[str, ...], ...] = ()
     urls: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
     extra: Callable[[Mapping[str, str]], list[str]] | None = field(default=None, compare=False)
 
     def mode(self, values: Mapping[str, str | None], *, others_live: bool | None = None) -> Mode:
@@ -155,6 +157,33 @@ def _visma_tenant(given: Mapping[str, str]) -> list[str]:
     return ["VISMA_TENANT_ID is not set (Visma Connect tokens are issued per tenant)"]
 
 
+def _visma_plan(given: Mapping[str, str]) -> list[str]:
+    """VISMA_PLAN names a plan; the weekly and daily plans call only inside VISMA_WINDOW."""
+    from p2p_assets.lib.visma.plans import WindowError, parse_window, plan_named
+
+    try:
+        plan = plan_named(given.get("VISMA_PLAN") or "continuous")
+    except ValueError as exc:
+        return [str(exc)]
+    window = given.get("VISMA_WINDOW")
+    if not window:
+        if plan.windowed:
+            return [
+                f"VISMA_WINDOW is not set: the {plan.name} plan allows calls only in a 2-hour "
+                "window a day (e.g. VISMA_WINDOW='06:00-08:00 Europe/Amsterdam')"
+            ]
+        return []
+    try:
+        parse_window(window, plan)
+    except WindowError as exc:
+        return [str(exc)]
+    return []
+
+
+def _visma(given: Mapping[str, str]) -> list[str]:
+    return _visma_tenant(given) + _visma_plan(given)
+
+
 BASWARE = VendorSpec(
     key="basware",
     label="Basware",
@@ -185,7 +214,8 @@ VISMA = VendorSpec(
     ),
     required=("VISMA_CLIENT_ID", "VISMA_CLIENT_SECRET"),
     urls=("VISMA_API_URL", "VISMA_TOKEN_URL"),
-    extra=_visma_tenant,
+    options=("VISMA_PLAN", "VISMA_WINDOW"),
+    extra=_visma,
 )
 WORKSPACE365 = VendorSpec(
     key="workspace365",
@@ -225,7 +255,9 @@ def any_vendor_configured(environ: Mapping[str, str]) -> bool:
 
 def env_values(spec: VendorSpec, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
     environ = os.environ if environ is None else environ
-    names = {*spec.connection, *spec.required, *(n for g in spec.credentials for n in g)}
+    names = {
+        *spec.connection, *spec.required, *spec.options, *(n for g in spec.credentials for n in g)
+    }  # fmt: skip
     return {name: environ.get(name) or None for name in sorted(names)}
 
 

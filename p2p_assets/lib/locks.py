@@ -86,15 +86,18 @@ def _acquire(
             time.sleep(0.2)
 
 
-def write_private_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically; the file is created 0600 (mkstemp), never chmod'ed."""
+def write_private_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically; the file is created 0600 (mkstemp), never chmod'ed.
+    `durable=False` skips the fsync: for counters rewritten on every call, where a power cut may
+    lose the last few but a crashed process never leaves a torn file."""
     ensure_private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

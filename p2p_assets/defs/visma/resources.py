@@ -30,6 +30,8 @@ from p2p_assets.lib.visma import (
 )
 from p2p_assets.lib.visma.business_types import parse_subscriptions
 from p2p_assets.lib.visma.pacing import DEFAULT_INTERVAL, VENDOR_INTERVAL
+from p2p_assets.lib.visma.plans import Plan, Window, parse_window, plan_named
+from p2p_assets.lib.visma.usage import ConcurrencySlots, UsageLedger
 from p2p_assets.lib.warehouse.sources import Source
 from p2p_assets.live import VISMA, Mode
 
@@ -44,8 +46,7 @@ ENV = {
     "tenant_id": "VISMA_TENANT_ID",
 }
 """Resource field -> the environment variable it comes from."""
-PLANS = {"weekly": 7, "daily": 40, "continuous": 400}
-"""Authentication calls a month per plan, as the manual's usage table gives them."""
+SANDBOX_WINDOW = "06:00-08:00 UTC"  # the sandbox's own default window on its windowed plans
 
 _sandbox_lock = threading.Lock()
 _sandbox_urls: dict[str, "tuple[str, VismaSandboxConfig]"] = {}
@@ -72,15 +73,26 @@ class VismaResource(dg.ConfigurableResource):
     tenant_id: str | None = Field(default=None, description="VISMA_TENANT_ID.")
     plan: str = Field(
         default="continuous",
-        description="VISMA_PLAN: weekly, daily or continuous (7, 40 or 400 authentication "
-        "calls a month; 1, 1 or 3 concurrent calls).",
+        description="VISMA_PLAN: weekly, daily or continuous (see lib/visma/plans.py: the call "
+        "window and caps, 7, 40 or 400 authentication calls a month, 1, 1 or 3 concurrent calls).",
+    )
+    window: str | None = Field(
+        default=None,
+        description="VISMA_WINDOW: the weekly and daily plans' 2-hour call window, e.g. "
+        "'06:00-08:00', 'Mon 06:00-08:00 Europe/Amsterdam' (default zone: local time).",
+    )
+    poll_interval_seconds: float | None = Field(
+        default=None,
+        description="VISMA_POLL_INTERVAL_SECONDS: how often the sensor lists files (default 1800 "
+        "inside the window on the weekly and daily plans, 300 on the continuous plan).",
     )
 
     @property
     def mode(self) -> Mode:
         """`Mode.SANDBOX` or `Mode.LIVE`; raises `ConfigurationError` naming the variables of
         an incomplete live configuration (`NotConfiguredError` when another vendor is live)."""
-        return VISMA.mode({variable: getattr(self, name) for name, variable in ENV.items()})
+        values = {variable: getattr(self, name) for name, variable in ENV.items()}
+        return VISMA.mode({**values, "VISMA_PLAN": self.plan, "VISMA_WINDOW": self.window})
 
     @property
     def uses_sandbox(self) -> bool:
@@ -91,12 +103,45 @@ class VismaResource(dg.ConfigurableResource):
             return Source("visma", sandbox=True, endpoint="sandbox")
         return Source.live("visma", self.api_url or CURRENT_URL)
 
-    def get_client(self) -> VismaClient:
-        """A plain client; use it as a context manager (one HTTP connection pool per run)."""
-        if self.plan not in PLANS:
-            raise VismaConfigError(f"VISMA_PLAN must be one of {', '.join(PLANS)}, not {self.plan}")
-        quota = PLANS[self.plan]
+    def usage_plan(self) -> tuple[Plan, Window | None]:
+        """The plan the API we talk to enforces and its call window (the sandbox's own when
+        serving the sandbox); raises `VismaConfigError` for a bad VISMA_PLAN or VISMA_WINDOW."""
+        if self.uses_sandbox:
+            config = sandbox_url()[1]
+            name, text = config.plan, getattr(config, "window", None) or SANDBOX_WINDOW
+        else:
+            name, text = self.plan, self.window
+        try:
+            plan = plan_named(name)
+            window = parse_window(text, plan) if plan.windowed and text else None
+        except ValueError as exc:
+            raise VismaConfigError(str(exc)) from None
+        if plan.windowed and window is None:
+            raise VismaConfigError(f"The {plan.name} plan needs VISMA_WINDOW (its call window)")
+        return plan, window
+
+    def poll_seconds(self) -> float:
+        return self.poll_interval_seconds or self.usage_plan()[0].poll_seconds
+
+    def ledger(self) -> UsageLedger:
+        """What this app spent of its plan, shared by every process (usage.py)."""
+        plan, window = self.usage_plan()
+        name = "sandbox-usage.json" if self.uses_sandbox else "usage.json"
+        return UsageLedger(settings.data_dir() / "visma" / name, plan, window)
+
+    def get_client(self, *, slot_wait_seconds: float = 300.0) -> VismaClient:
+        """A plain client; use it as a context manager (one HTTP connection pool per run).
+
+        Every call is admitted by the plan's ledger and concurrency slots first (usage.py);
+        `slot_wait_seconds` is how long a call waits for a free slot (sensor ticks wait less).
+        """
+        plan, _ = self.usage_plan()
+        ledger = self.ledger()
         state = settings.data_dir() / "visma"
+        prefix = "sandbox-" if self.uses_sandbox else ""
+        slots = ConcurrencySlots(
+            state / f"{prefix}slots", plan.concurrency, wait_seconds=slot_wait_seconds
+        )
         if self.uses_sandbox:
             from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS
 
@@ -109,12 +154,12 @@ class VismaResource(dg.ConfigurableResource):
                 token_url=f"{url}/connect/token",
                 cache_path=state / "sandbox-token.json",
                 cache_scope=f"sandbox:{settings.sandbox_dir('visma')}",
-                monthly_quota=config.usage.auth_calls_per_month,
+                usage=ledger,
             )
             # Pace to the API we talk to: the sandbox's spike arrest may be switched off.
             interval = spike + (DEFAULT_INTERVAL - VENDOR_INTERVAL) if spike > 0 else 0.0
             pacer = Pacer(interval, state_path=state / "sandbox-pace")
-            return VismaClient(f"{url}/v1.0", auth, pacer=pacer)
+            return VismaClient(f"{url}/v1.0", auth, pacer=pacer, usage=ledger, slots=slots)
         api_url = self.api_url or CURRENT_URL
         legacy = bool(self.token_url and self.token_url.rstrip("/").endswith(
             urlparse(LEGACY_TOKEN_URL).path
@@ -126,12 +171,12 @@ class VismaResource(dg.ConfigurableResource):
             legacy=legacy,
             token_url=self.token_url,
             cache_path=state / "token.json",
-            monthly_quota=quota,
+            usage=ledger,
         )
         pacer = Pacer(state_path=state / "pace")
         return VismaClient(
-            api_url, auth, tenant_id=self.tenant_id if legacy else None, legacy=legacy, pacer=pacer
-        )
+            api_url, auth, tenant_id=self.tenant_id if legacy else None, pacer=pacer, usage=ledger, slots=slots,
+        )  # fmt: skip
 
 
 def sandbox_url() -> "tuple[str, VismaSandboxConfig]":
@@ -156,4 +201,6 @@ def visma_resource_from_env() -> VismaResource:
     return VismaResource(
         **{name: env_var(variable) for name, variable in ENV.items()},
         plan=os.environ.get("VISMA_PLAN") or "continuous",
+        window=os.environ.get("VISMA_WINDOW") or None,
+        poll_interval_seconds=settings.seconds_from_env("VISMA_POLL_INTERVAL_SECONDS", 0.0) or None,
     )

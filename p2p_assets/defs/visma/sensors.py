@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from p2p_assets import settings
+from p2p_assets.lib import clock as clocks
 from p2p_assets.defs.visma.assets import (
     SUBSCRIPTIONS,
     asset_key,
@@ -28,6 +29,7 @@ from p2p_assets.lib.visma.business_types import business_type
 from p2p_assets.lib.visma.discovery import Listing, list_available
 from p2p_assets.lib.visma.landing import catalogue, catalogued, upload_order
 from p2p_assets.lib.visma.models import VismaFile
+from p2p_assets.lib.visma.plans import poll_due
 from p2p_assets.live import NotConfiguredError
 
 
@@ -102,12 +104,16 @@ def _visma_files_sensor() -> dg.SensorDefinition:
     @dg.sensor(
         name="visma_files_sensor",
         jobs=[build_job(t) for t in SUBSCRIPTIONS],
-        minimum_interval_seconds=120,
+        minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Lists the available files of every subscribed Visma business type (all "
         "pages, oldest first), registers each as a partition and requests one run per file "
-        "(for full-snapshot types only the newest). The run key is the file id, so a "
-        "re-evaluated tick never loads a file twice. A business type the app may not read "
+        "(for full-snapshot types only the newest). It polls as the plan allows (VISMA_PLAN): "
+        "on the weekly and daily plans only inside VISMA_WINDOW, at its opening and then every "
+        "VISMA_POLL_INTERVAL_SECONDS (default 30 min); on the continuous plan every 5 minutes. "
+        "Every other tick makes no call at all and says when the next poll is due. The run key "
+        "is the file id (with the window's date on the windowed plans: one attempt per window), "
+        "so a re-evaluated tick never loads a file twice. A business type the app may not read "
         "(403) is reported in the tick's log and the others go on.",
     )
     def visma_files_sensor(
@@ -117,7 +123,16 @@ def _visma_files_sensor() -> dg.SensorDefinition:
             visma.mode  # noqa: B018 - raises when Visma is not configured
         except NotConfiguredError as exc:
             return dg.SkipReason(str(exc))
-        with visma.get_client() as client:
+        plan, window = visma.usage_plan()
+        now = clocks.current().time()
+        previous = _read_cursor(context.cursor)
+        decision = poll_due(plan, window, previous.get("last_poll"), now, visma.poll_seconds())
+        if not decision.due:
+            return dg.SkipReason(f"Visma: no call now: {decision.reason}")
+        refusal = visma.ledger().call_refusal(now)
+        if refusal:
+            return dg.SkipReason(f"Visma: no call now: {refusal}")
+        with visma.get_client(slot_wait_seconds=SENSOR_SLOT_WAIT) as client:
             listing = list_available(client, SUBSCRIPTIONS)
         for type_id, error in listing.errors.items():
             context.log.error(f"Visma business type {type_id} not listed: {error}")
@@ -127,23 +142,26 @@ def _visma_files_sensor() -> dg.SensorDefinition:
             raise dg.Failure(
                 "Visma: no business type could be listed: " + "; ".join(listing.errors.values())
             )
-        plan = plan_listing(listing, context.instance)
+        files = plan_listing(listing, context.instance)
+        attempt = f"@{window.key(now)}" if window is not None else ""
         run_requests = [
             dg.RunRequest(
-                run_key=file.file_id,
+                run_key=file.file_id + attempt,
                 job_name=job_name(type_id),
                 partition_key=file.file_id,
                 tags={"visma/business_type": str(type_id), "visma/file_name": file.file_name},
             )
-            for type_id, file in plan.to_load
+            for type_id, file in files.to_load
         ]
         return dg.SensorResult(
             run_requests=run_requests,
             dynamic_partitions_requests=[
-                partitions_for(t).build_add_request(keys) for t, keys in plan.new_partitions.items()
+                partitions_for(t).build_add_request(keys)
+                for t, keys in files.new_partitions.items()
             ],
             cursor=json.dumps(
                 {
+                    "last_poll": now,
                     "available": {str(t): len(f) for t, f in listing.files.items()},
                     "errors": sorted(listing.errors),
                 }
@@ -152,6 +170,18 @@ def _visma_files_sensor() -> dg.SensorDefinition:
         )
 
     return visma_files_sensor
+
+
+SENSOR_SLOT_WAIT = 20.0
+"""Seconds a tick waits for one of the plan's concurrent calls (a run may be downloading)."""
+
+
+def _read_cursor(cursor: str | None) -> dict:
+    try:
+        data = json.loads(cursor or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @dg.definitions

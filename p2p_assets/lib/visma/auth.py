@@ -6,8 +6,8 @@
 - Legacy Raet: `POST https://api.raet.com/authentication/token`, form without the tenant, header
   `Cache-Control: no-cache`; API requests then carry `x-raet-tenant-id` (the client sets it).
 
-Successful authentication calls are a *monthly* quota (7, 40 or 400 by plan), so the token is
-cached in a file shared by every process on the machine, keyed by token URL, client id and tenant,
+Successful authentication calls are a *monthly* quota (7, 40 or 400 by plan; counted and enforced
+by the `UsageLedger`, usage.py, when one is given), so the token is cached in a file shared by every process on the machine, keyed by token URL, client id and tenant,
 and reused until shortly before it expires. While one process fetches a token it holds a file
 lock, so processes starting together make one token call and the others read its result.
 
@@ -16,28 +16,27 @@ the one deliberate exception: the quota cannot be protected any other way, and t
 be held across the yielded token request for the "one token call" guarantee to hold.
 """
 
-import json
 import logging
 import threading
-import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from p2p_assets.lib.locks import write_private_atomically
+from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.tokens import CachedToken as _Token
 from p2p_assets.lib.tokens import TokenCache, cache_key
 from p2p_assets.lib.visma.errors import (
     VismaAuthError,
     VismaConfigError,
-    VismaQuotaError,
     error_detail,
     is_authentication_failure,
 )
+
+if TYPE_CHECKING:
+    from p2p_assets.lib.visma.usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,8 @@ class VismaTokenAuth(httpx.Auth):
         token_url: str | None = None,
         cache_path: Path | str | None = None,
         cache_scope: str | None = None,
-        monthly_quota: int | None = None,
-        clock: Callable[[], float] = time.time,
+        usage: "UsageLedger | None" = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not client_id or not client_secret:
             raise VismaConfigError("Visma authentication needs both a client id and a secret")
@@ -82,9 +81,9 @@ class VismaTokenAuth(httpx.Auth):
         self.legacy = legacy
         self.token_url = token_url or (LEGACY_TOKEN_URL if legacy else CONNECT_TOKEN_URL)
         self.cache_path = Path(cache_path) if cache_path is not None else None
-        self._cache = TokenCache(self.cache_path, clock=clock) if self.cache_path else None
-        self.monthly_quota = monthly_quota
-        self._clock = clock
+        self._clock = clock or (lambda: clocks.current().time())
+        self._cache = TokenCache(self.cache_path, clock=self._clock) if self.cache_path else None
+        self.usage = usage
         self._lock = threading.Lock()
         self._token: _Token | None = None
         # Tokens are shared by every app that asks the same issuer for the same client and tenant;
@@ -156,9 +155,8 @@ class VismaTokenAuth(httpx.Auth):
                     log.debug("Reusing the cached Visma token from %s", self.cache_path)
                     self._token = cached
                     return cached
-            month = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m")
-            if self.cache_path is not None:
-                self._refuse_beyond_quota(self.cache_path, month)
+            if self.usage is not None:
+                self.usage.check_token()  # the plan's monthly quota and windows
             requested_at = self._clock()
             response = yield self._token_request()
             response.read()
@@ -171,7 +169,12 @@ class VismaTokenAuth(httpx.Auth):
                     client_id=self.client_id,
                     tenant_id=self.tenant_id,
                 )
-                self._count_authentication(self.cache_path, month)
+            if self.usage is not None:
+                used = self.usage.spend_token()
+                quota = self.usage.plan.auth_calls_per_month
+                if used >= 0.8 * quota:
+                    log.warning("Visma: %d of the plan's %d authentication calls of this month "
+                                "are used", used, quota)  # fmt: skip
             self._token = token
             return token
 
@@ -181,10 +184,9 @@ class VismaTokenAuth(httpx.Auth):
             "client_id": self.client_id,
             "client_secret": self._secret,
         }
-        headers = {"Accept": "application/json"}
-        if self.legacy:
-            headers["Cache-Control"] = "no-cache"  # the legacy endpoint documents it
-        else:
+        # Both generations as Visma's own scripts call them; a cached token answer would be spent.
+        headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
+        if not self.legacy:
             form["tenant_id"] = self.tenant_id or ""
         return httpx.Request("POST", self.token_url, data=form, headers=headers)
 
@@ -215,51 +217,6 @@ class VismaTokenAuth(httpx.Auth):
             expires_at=requested_at + lifetime,
             refresh_at=requested_at + lifetime - min(_MAX_SKEW, 0.1 * lifetime),
         )
-
-    # --- the monthly quota ------------------------------------------------------------------
-    # Successful token calls per credentials and month, in `<cache>.usage.json` next to the cache
-    # (under the same lock). A lower bound of what Visma counts: other machines may use the app.
-
-    def _usage_path(self, cache_path: Path) -> Path:
-        return cache_path.with_name(cache_path.stem + ".usage.json")
-
-    def _read_usage(self, cache_path: Path) -> dict[str, Any]:
-        try:
-            data = json.loads(self._usage_path(cache_path).read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def authentications_this_month(self) -> int:
-        if self.cache_path is None:
-            return 0
-        month = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m")
-        entry = self._read_usage(self.cache_path).get(self.cache_key, {})
-        return int(entry.get(month, 0)) if isinstance(entry, dict) else 0
-
-    def _refuse_beyond_quota(self, cache_path: Path, month: str) -> None:
-        entry = self._read_usage(cache_path).get(self.cache_key, {})
-        used = int(entry.get(month, 0)) if isinstance(entry, dict) else 0
-        if self.monthly_quota is not None and used >= self.monthly_quota:
-            raise VismaQuotaError(
-                f"Visma: {used} of the plan's {self.monthly_quota} authentication calls for "
-                f"{month} are used (counted in {self._usage_path(cache_path)}); a new token "
-                "would exceed the monthly quota. Wait for next month or set VISMA_PLAN to the "
-                "subscription's plan."
-            )
-
-    def _count_authentication(self, cache_path: Path, month: str) -> None:
-        usage = self._read_usage(cache_path)
-        entry = usage.get(self.cache_key)
-        entry = {month: int(entry.get(month, 0))} if isinstance(entry, dict) else {month: 0}
-        entry[month] += 1
-        usage[self.cache_key] = entry  # earlier months are dropped
-        write_private_atomically(self._usage_path(cache_path), json.dumps(usage).encode())
-        if self.monthly_quota is not None and entry[month] >= 0.8 * self.monthly_quota:
-            log.warning(
-                "Visma: %d of the plan's %d authentication calls for %s are used",
-                entry[month], self.monthly_quota, month,
-            )  # fmt: skip
 
 
 def _lifetime(expires_in: Any) -> float:

@@ -12,7 +12,6 @@ the `x-raet-tenant-id` header on every request.
 
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.files import partial_path
 from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout
 from p2p_assets.lib.visma.download import finish, parse_content_range, safe_file_name
@@ -35,6 +35,7 @@ from p2p_assets.lib.visma.errors import (
 )
 from p2p_assets.lib.visma.models import Page, VismaFile
 from p2p_assets.lib.visma.pacing import Pacer, PacingTransport
+from p2p_assets.lib.visma.usage import ConcurrencySlots, UsageLedger, UsageTransport
 from p2p_assets.lib.visma.upload import (
     MAX_CHUNK,
     MULTIPART_LIMIT,
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 CURRENT_URL = "https://fileapi.youforce.com/v1.0"
 LEGACY_URL = "https://api.raet.com/mft/v1.0"
 DOWNLOAD_CHUNK = 8 * 1024 * 1024
+SINGLE_GET_LIMIT = 100 * 1024 * 1024  # up to here one plain GET, as the vendor's scripts do
 PAGE_SIZE = 1000  # the largest page the API allows
 
 DEFAULT_RETRY = RetryPolicy(
@@ -69,7 +71,9 @@ class VismaClient:
     """The File API of one tenant, for one app (subscriber and/or publisher).
 
     `transport` replaces the network (tests pass an `httpx.MockTransport`); it is still wrapped by
-    the pacing and retrying transports. `sleep` is used for every wait (pacing, 429, backoff).
+    the usage, pacing and retrying transports. `sleep` is used for every wait (pacing, 429,
+    backoff; default the product's clock). `usage` and `slots` keep every API call inside the plan
+    across processes (usage.py); without them only the spike arrest is kept.
     """
 
     def __init__(
@@ -78,23 +82,28 @@ class VismaClient:
         auth: httpx.Auth,
         *,
         tenant_id: str | None = None,
-        legacy: bool = False,
         timeout: httpx.Timeout | None = None,
         pacer: Pacer | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         download_attempts: int = 5,
+        usage: UsageLedger | None = None,
+        slots: ConcurrencySlots | None = None,
     ) -> None:
-        if legacy and not tenant_id:
-            raise VismaError("The legacy Visma File API needs a tenant id (x-raet-tenant-id)")
+        # Legacy calls name the tenant in x-raet-tenant-id; the guide makes the header optional
+        # for an app authorised for a single tenant, so without a tenant id it is left out.
         self.base_url = base_url.rstrip("/")
         self._policy = retry if retry is not None else DEFAULT_RETRY
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: clocks.current().sleep(seconds))
         self._rng = rng if rng is not None else random.Random()
         self._download_attempts = max(1, download_attempts)
-        pacing = PacingTransport(transport, pacer or Pacer(sleep=sleep), sleep=sleep)
+        network = UsageTransport(
+            transport if transport is not None else httpx.HTTPTransport(), self.base_url, usage,
+            slots,
+        )  # fmt: skip
+        pacing = PacingTransport(network, pacer or Pacer(sleep=self._sleep), sleep=self._sleep)
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         if tenant_id:
             headers["x-raet-tenant-id"] = tenant_id
@@ -102,7 +111,7 @@ class VismaClient:
             base_url=self.base_url,
             auth=auth,
             timeout=timeout if timeout is not None else make_timeout(),
-            transport=RetryingTransport(pacing, self._policy, sleep=sleep, rng=self._rng),
+            transport=RetryingTransport(pacing, self._policy, sleep=self._sleep, rng=self._rng),
             follow_redirects=False,
             headers=headers,
         )
@@ -146,7 +155,7 @@ class VismaClient:
                 params["$filter"] = filter
             if order_by:
                 params["$orderBy"] = order_by
-            page = Page.from_api(self._json("GET", "/files", params=params))
+            page = Page.from_api(self._json("GET", "/files?" + query_string(params)))
             for file in page.files:
                 if file.file_id not in seen:
                     seen.add(file.file_id)
@@ -170,17 +179,68 @@ class VismaClient:
         *,
         role: str = "subscriber",
     ) -> tuple[Path, int, str]:
-        """Download `file` to `dest_dir/<file_name>` by Range requests; (path, size, sha256).
+        """Download `file` to `dest_dir/<file_name>`; (path, size, sha256).
 
-        Bytes go to `<name>.partial`; a cut connection resumes from its size (also across runs),
-        up to `download_attempts` cuts in a row without progress. The final size must equal the
-        HEAD `Content-Length` (or the total in a `Content-Range`) before the atomic rename.
+        A file the list says is at most 100 MB costs one call: a plain GET, as Visma's own scripts
+        do. Larger files, files of unknown size and a download to resume go by HEAD and Range
+        requests: bytes go to `<name>.partial`, and a cut connection resumes from its size (also
+        across runs), up to `download_attempts` cuts in a row without progress. The final size
+        must equal the announced one before the atomic rename.
         """
         final_path = Path(dest_dir) / safe_file_name(file.file_name)
         final_path.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_path(final_path)
         path = f"/files/{_segment(file.file_id)}"
         params = {"role": role}
+        fresh = not partial.exists() or partial.stat().st_size == 0
+        if fresh and file.file_size is not None and file.file_size <= SINGLE_GET_LIMIT:
+            try:
+                size = self._fetch_whole(path, params, partial, file)
+                landed = finish(partial, final_path, size)
+                log.info("Landed %s (%d bytes, sha256 %s)", landed[0], landed[1], landed[2])
+                return landed
+            except httpx.TransportError as exc:
+                log.warning(
+                    "Download of Visma file %s cut at byte %d (%s); resuming by ranges",
+                    file.file_name, partial.stat().st_size if partial.exists() else 0,
+                    describe_exception(exc),
+                )  # fmt: skip
+        return self._download_ranges(file, path, params, partial, final_path, chunk_size)
+
+    def _fetch_whole(
+        self, path: str, params: Mapping[str, str], partial: Path, file: VismaFile
+    ) -> int:
+        """GET the whole file into `partial`; its announced size (Content-Length, else the list's)."""
+        headers = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
+        request = self._http.build_request("GET", path, params=params, headers=headers)
+        response = self._http.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                response.read()
+                raise_for_status(response, "GET", path)
+                raise VismaResponseError(f"Visma GET {path} answered {response.status_code}")
+            length = response.headers.get("Content-Length", "").strip()
+            size = int(length) if length.isdigit() else file.file_size
+            assert size is not None
+            with partial.open("wb") as handle:
+                try:
+                    for block in response.iter_bytes():  # as received: a cut keeps them
+                        handle.write(block)
+                finally:
+                    handle.flush()
+            return size
+        finally:
+            response.close()
+
+    def _download_ranges(
+        self,
+        file: VismaFile,
+        path: str,
+        params: Mapping[str, str],
+        partial: Path,
+        final_path: Path,
+        chunk_size: int,
+    ) -> tuple[Path, int, str]:
         size = self._remote_size(path, params, file)
         offset = partial.stat().st_size if partial.exists() else 0
         if offset > size:
@@ -428,3 +488,12 @@ class VismaClient:
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
+
+
+def query_string(params: Mapping[str, str]) -> str:
+    """The query as Visma's artifacts send it: `$filter` and `$orderBy` literally, spaces as %20,
+    quotes and parentheses as they are (httpx would send `%24filter` and `+`)."""
+    return "&".join(f"{quote(k, safe='$')}={quote(v, safe=QUERY_SAFE)}" for k, v in params.items())
+
+
+QUERY_SAFE = "'(),:"

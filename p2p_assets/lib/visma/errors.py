@@ -72,7 +72,8 @@ class VismaAuthError(VismaAPIError):
 
 
 class VismaQuotaError(VismaError):
-    """This month's authentication calls of the plan are used up (as counted on this machine)."""
+    """A call or token the plan does not allow now (outside the window, a cap reached, the month's
+    authentication calls used, as counted on this machine); nothing was sent."""
 
 
 class VismaRateLimitError(VismaAPIError):
@@ -101,6 +102,12 @@ def error_detail(body: bytes | str, secret: str | None = None) -> str | None:
         return _scrub(_shorten(" ".join(text.split())), secret)
     if not isinstance(data, dict):
         return _scrub(_shorten(text), secret)
+    fault = _get(data, "fault")
+    if isinstance(fault, dict):  # the API gateway's policy answers (429: spike arrest, quotas)
+        code = (_get(fault, "detail") or {}).get("errorcode") if isinstance(
+            _get(fault, "detail"), dict) else None  # fmt: skip
+        detail = str(_get(fault, "faultstring") or "gateway fault")
+        return _scrub(_shorten(f"{detail} ({code})" if code else detail), secret)
     parts: list[str] = []
     for key in ("message", "error", "error_description", "exception"):
         value = _get(data, key)

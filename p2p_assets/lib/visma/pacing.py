@@ -17,12 +17,12 @@ so a retried 5xx also waits for its slot, and a 429 never reaches the retry laye
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.http import parse_retry_after, redact_url
 from p2p_assets.lib.locks import ensure_private_dir, file_lock
 
@@ -54,15 +54,15 @@ class Pacer:
         interval: float = DEFAULT_INTERVAL,
         *,
         state_path: Path | str | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if interval < 0:
             raise ValueError("Pacer interval must not be negative")
         self.interval = interval
         self.state_path = Path(state_path) if state_path is not None else None
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock or (lambda: clocks.current().time())
+        self._sleep = sleep or (lambda seconds: clocks.current().sleep(seconds))
         self._lock = threading.Lock()
         self._last: float | None = None
         if self.state_path is not None:
@@ -129,14 +129,14 @@ class PacingTransport(httpx.BaseTransport):
         throttle_sleep: float = THROTTLE_SLEEP,
         throttle_step: float = THROTTLE_STEP,
         max_throttled: int = 10,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._transport = transport if transport is not None else httpx.HTTPTransport()
         self.pacer = pacer if pacer is not None else Pacer()
         self.throttle_sleep = throttle_sleep
         self.throttle_step = throttle_step
         self.max_throttled = max_throttled
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: clocks.current().sleep(seconds))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         throttled = 0
@@ -147,6 +147,10 @@ class PacingTransport(httpx.BaseTransport):
             finally:
                 self.pacer.done()
             if response.status_code != 429:
+                return response
+            if _is_quota_violation(response):
+                # A plan quota (window, daily calls, tokens): waiting a minute will not help.
+                response.extensions = {**response.extensions, "throttled": throttled + 1}
                 return response
             throttled += 1
             if throttled > self.max_throttled:
@@ -168,6 +172,12 @@ class PacingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._transport.close()
+
+
+def _is_quota_violation(response: httpx.Response) -> bool:
+    """Apigee names the policy a 429 comes from; only the spike arrest passes with time."""
+    response.read()
+    return b"QuotaViolation" in response.content[:2000]
 
 
 def _discard(response: httpx.Response) -> None:

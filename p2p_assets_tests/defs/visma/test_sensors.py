@@ -6,15 +6,22 @@ import dagster as dg
 
 from p2p_assets.definitions import defs
 from p2p_assets.defs.visma.resources import visma_resource_from_env
+from p2p_assets.lib import clock as clocks
+from p2p_assets_tests.clocks import OffsetClock
 from p2p_assets_tests.defs.visma.conftest import materialise
+
+CLOCK = OffsetClock()
 
 
 def _evaluate(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+    """One tick, a poll interval (5 minutes on the sandbox's continuous plan) after the last."""
+    CLOCK.advance(300)
     sensor = defs.resolve_sensor_def("visma_files_sensor")
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"visma": visma_resource_from_env()}
     )
-    result = sensor(context)
+    with clocks.using(CLOCK):
+        result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
 

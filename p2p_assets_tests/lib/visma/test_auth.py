@@ -3,13 +3,18 @@
 import multiprocessing
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
+from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.visma import VismaAuthError, VismaClient, VismaQuotaError, VismaTokenAuth
+from p2p_assets.lib.visma.plans import PLANS
+from p2p_assets.lib.visma.usage import UsageLedger
+from p2p_assets_tests.clocks import MovableClock
 from p2p_assets_tests.lib.visma.fakes import (
     BASE_URL,
     CLIENT_ID,
@@ -49,7 +54,7 @@ def test_legacy_token_has_no_cache_header_and_api_carries_tenant() -> None:
     fake = FakeVisma()
     fake.route("GET", "/heartbeat", ok)
     auth = VismaTokenAuth(CLIENT_ID, CLIENT_SECRET, TENANT, legacy=True, token_url=TOKEN_URL)
-    with VismaClient(BASE_URL, auth, tenant_id=TENANT, legacy=True, transport=fake.transport,
+    with VismaClient(BASE_URL, auth, tenant_id=TENANT, transport=fake.transport,
                      sleep=lambda _: None) as client:  # fmt: skip
         client.heartbeat()
     token_request = fake.requests[0]
@@ -189,26 +194,29 @@ def test_concurrent_processes_make_one_token_call(tmp_path: Path) -> None:
 
 
 def test_the_plans_monthly_quota_is_counted_and_never_exceeded(tmp_path: Path) -> None:
-    # Every token call is counted per month in a file beside the cache; the next one that would
-    # exceed the plan's quota is refused here instead of being spent at Visma.
-    now = [1_790_000_000.0]  # 2026-09-21
+    # Every token call is counted per month in the usage ledger; the next one that would exceed
+    # the plan's quota is refused here instead of being spent at Visma.
+    clock = MovableClock(1_790_000_000.0)  # 2026-09-21
     fake = FakeVisma(expires_in=60)
     fake.route("GET", "/heartbeat", ok)
     cache = tmp_path / "token.json"
+    plan = replace(PLANS["continuous"], auth_calls_per_month=2)
 
     def client() -> VismaClient:
+        ledger = UsageLedger(tmp_path / "usage.json", plan, None)
         auth = VismaTokenAuth(CLIENT_ID, CLIENT_SECRET, TENANT, token_url=TOKEN_URL,
-                              cache_path=cache, monthly_quota=2, clock=lambda: now[0])  # fmt: skip
+                              cache_path=cache, usage=ledger)  # fmt: skip
         return make_client(fake, auth)
 
-    for _ in range(2):
+    with clocks.using(clock):
+        for _ in range(2):
+            with client() as visma:
+                visma.heartbeat()
+            clock.now += 3600  # the token has expired
+        with client() as visma, pytest.raises(VismaQuotaError, match="2 of the 2 authentication"):
+            visma.heartbeat()
+        assert fake.token_requests == 2
+        clock.now += 31 * 86400  # next month: a fresh quota
         with client() as visma:
             visma.heartbeat()
-        now[0] += 3600  # the token has expired
-    with client() as visma, pytest.raises(VismaQuotaError, match="2 of the plan's 2"):
-        visma.heartbeat()
-    assert fake.token_requests == 2
-    now[0] += 31 * 86400  # next month: a fresh quota
-    with client() as visma:
-        visma.heartbeat()
     assert fake.token_requests == 3

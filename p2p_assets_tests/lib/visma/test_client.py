@@ -73,8 +73,14 @@ class RangeServer:
                                             "Accept-Ranges": "bytes"})  # fmt: skip
 
     def get(self, request: httpx.Request) -> httpx.Response:
-        header = request.headers["Range"]
-        self.ranges.append(header)
+        header = request.headers.get("Range")
+        self.ranges.append(header or "whole")
+        if header is None:  # a plain GET: the whole file
+            if self.cut_after is not None:
+                cut, self.cut_after = self.cut_after, None
+                return httpx.Response(200, headers={"Content-Length": str(len(self.content))},
+                                      stream=CutStream(self.content[:cut]))  # fmt: skip
+            return httpx.Response(200, content=self.content)
         first, last = (int(x) for x in header.removeprefix("bytes=").split("-"))
         total = len(self.content)
         if first >= total:
@@ -93,7 +99,20 @@ class RangeServer:
         fake.route("GET", f"/files/{file_id}", self.get)
 
 
-def test_download_resumes_from_the_partial_offset(tmp_path: Path) -> None:
+def test_a_small_file_costs_one_plain_get(tmp_path: Path) -> None:
+    content = b"a;b\r\n\r\n1;2\r\n" * 100
+    server = RangeServer(content)
+    fake = FakeVisma()
+    server.install(fake)
+    with make_client(fake) as client:
+        path, size, _ = client.download(VismaFile.from_api(item(1, fileSize=len(content))), tmp_path)
+    assert path.read_bytes() == content and size == len(content)
+    calls = [(r.method, r.headers.get("Range")) for r in fake.api_requests()]
+    assert calls == [("GET", None)]
+    assert fake.api_requests()[0].headers["Accept"] == "application/octet-stream"
+
+
+def test_a_cut_plain_get_resumes_by_ranges_from_the_partial_offset(tmp_path: Path) -> None:
     content = bytes(range(256)) * 4  # 1024 bytes
     server = RangeServer(content, cut_after=100)
     fake = FakeVisma()
@@ -101,7 +120,7 @@ def test_download_resumes_from_the_partial_offset(tmp_path: Path) -> None:
     file = VismaFile.from_api(item(1, fileSize=1024))
     with make_client(fake) as client:
         path, size, sha = client.download(file, tmp_path, chunk_size=400)
-    assert server.ranges == ["bytes=0-399", "bytes=100-499", "bytes=500-899", "bytes=900-1023"]
+    assert server.ranges == ["whole", "bytes=100-499", "bytes=500-899", "bytes=900-1023"]
     assert path == tmp_path / "f1.xml" and path.read_bytes() == content and size == 1024
     import hashlib
 
@@ -139,8 +158,27 @@ def test_download_size_mismatch_is_refused(tmp_path: Path) -> None:
     fake = FakeVisma()
     RangeServer(b"z" * 50, head_size=60).install(fake)
     with make_client(fake) as client, pytest.raises(VismaDownloadError, match="60"):
+        client.download(VismaFile.from_api(item(1, fileSize=None)), tmp_path)  # ranges
+    assert not (tmp_path / "f1.xml").exists()
+
+
+def test_a_plain_get_shorter_than_announced_is_refused(tmp_path: Path) -> None:
+    fake = FakeVisma()
+    fake.route("GET", "/files/id-1", lambda _: httpx.Response(
+        200, headers={"Content-Length": "60"}, stream=httpx.ByteStream(b"z" * 50)))  # fmt: skip
+    with make_client(fake) as client, pytest.raises(VismaDownloadError, match="expected 60"):
         client.download(VismaFile.from_api(item(1)), tmp_path)
     assert not (tmp_path / "f1.xml").exists()
+
+
+def test_list_queries_are_sent_as_vismas_own_scripts_send_them() -> None:
+    fake = FakeVisma()
+    fake.route("GET", "/files", lambda _: json_response(200, {"data": [], "count": 0}))
+    with make_client(fake) as client:
+        client.list_files("businessType eq 101100 and startsWith(FileName, 'a b')")
+    query = fake.api_requests()[0].url.query.decode()
+    assert "$filter=businessType%20eq%20101100%20and%20startsWith(FileName,%20'a%20b')" in query
+    assert "$orderBy=uploadDate%20asc" in query and "+" not in query and "%24" not in query
 
 
 def test_download_gives_up_after_repeated_cuts_without_progress(tmp_path: Path) -> None:
