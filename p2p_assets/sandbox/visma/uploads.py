@@ -1,5 +1,6 @@
-"""Upload parsing and checks: multipart/related bodies (CRLF line ends, metadata part first),
-file-name rules and the extensions the File API refuses."""
+"""Upload parsing and checks: multipart/related bodies as RFC 2046 defines them (CRLF line ends,
+metadata part first, media part with or without header fields), file-name rules and the
+extensions the File API refuses."""
 
 import json
 import re
@@ -54,26 +55,70 @@ def _boundary(content_type: str) -> str:
     return match.group(1).strip()
 
 
-def parse_multipart(content_type: str, body: bytes) -> Upload:
-    """The metadata and media parts of a multipart/related body; LF-only bodies are refused."""
-    delimiter = b"--" + _boundary(content_type).encode()
-    if not body.startswith(delimiter + b"\r\n") or b"\r\n" + delimiter + b"--" not in body:
+def _delimiter_end(data: bytes, after: int) -> tuple[int, bool] | None:
+    """Where the part after a boundary that ends at `after` starts, and whether it was the close
+    delimiter (`--boundary--`); None when the boundary's text is no delimiter line there (RFC 2046:
+    the boundary, optional spaces or tabs, CRLF)."""
+    if data.startswith(b"--", after):
+        return after + 2, True
+    line_end = data.find(b"\r\n", after)
+    if line_end < 0 or data[after:line_end].strip(b" \t"):
+        return None
+    return line_end + 2, False
+
+
+def _parts(body: bytes, boundary: bytes) -> list[bytes]:
+    """The body parts of a multipart body, preamble and epilogue dropped (RFC 2046 5.1.1).
+
+    The CRLF before a boundary belongs to the delimiter, so a CRLF is put in front of the body
+    for the first boundary (the body need not have a preamble) to be found like the others.
+    """
+    data, delimiter = b"\r\n" + body, b"\r\n--" + boundary
+    parts: list[bytes] = []
+    start, search = None, 0
+    while (at := data.find(delimiter, search)) >= 0:
+        search = at + len(delimiter)
+        found = _delimiter_end(data, search)
+        if found is None:  # the boundary's text inside a line: not a delimiter
+            continue
+        if start is not None:
+            parts.append(data[start:at])
+        start, closed = found
+        search = start
+        if closed:
+            if parts:
+                return parts
+            break
+    raise UploadError(BAD_BOUNDARIES)
+
+
+def _split_part(part: bytes) -> tuple[bytes, bytes]:
+    """(header block, content): the headers end at the first CRLF CRLF, and a part that starts
+    with CRLF (or is empty) has no header fields, so its content is everything after that CRLF."""
+    if not part or part.startswith(b"\r\n"):
+        return b"", part[2:]
+    head, separator, content = part.partition(b"\r\n\r\n")
+    if not separator:
         raise UploadError(BAD_BOUNDARIES)
-    body = body[: body.rindex(b"\r\n" + delimiter + b"--")]
-    parts = body[len(delimiter) + 2 :].split(b"\r\n" + delimiter + b"\r\n")
+    return head, content
+
+
+def _content_type(head: bytes) -> str:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-type":
+            return value.decode("latin-1").strip().lower()
+    return ""
+
+
+def parse_multipart(content_type: str, body: bytes) -> Upload:
+    """The metadata and media parts of a multipart/related body; LF-only bodies are refused (the
+    guide: "replace every \\n with \\r\\n")."""
+    parts = _parts(body, _boundary(content_type).encode())
     if len(parts) != 2:
         raise UploadError(BAD_BOUNDARIES)
-    sections = []
-    for part in parts:
-        head, separator, content = part.partition(b"\r\n\r\n")
-        if not separator:
-            if part.startswith(b"\r\n"):  # no header fields: "--boundary CRLF CRLF content"
-                head, content = b"", part[2:]
-            else:
-                raise UploadError(BAD_BOUNDARIES)
-        sections.append((head, content))
-    (meta_head, meta), (_, media) = sections
-    if b"application/json" not in meta_head.lower():
+    (meta_head, meta), (_, media) = (_split_part(part) for part in parts)
+    if not _content_type(meta_head).startswith("application/json"):
         raise UploadError("The metadata part must be application/json")
     try:
         metadata = {str(k).lower(): v for k, v in json.loads(meta).items()}

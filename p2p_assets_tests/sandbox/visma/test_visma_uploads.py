@@ -104,3 +104,75 @@ def test_business_type_and_heartbeat(api: httpx.Client, root: httpx.Client):
     assert extended["subscriber"] is True and extended["publisher"] is False
     assert api.get("/businesstypes/1").status_code == 404
     assert root.get("/v1.0/heartbeat").status_code == 200
+
+
+ROUND_TRIPS = {
+    "blank line after the header": b"a;b\r\n\r\n1;2\r\n",
+    "CRLF CRLF at the very start": b"\r\n\r\nafter two blank lines\r\n",
+    "one CRLF at the start": b"\r\nx",
+    "LF-only lines": b"a;b\n\n1;2\n",
+    "CRs and LFs mixed": b"\r\r\n\n\r\n\r\n--foo_bar_bazooka\r\n--foo_bar_baz-not\r\n",
+    "empty": b"",
+    "binary": bytes(range(256)) * 64,
+}
+
+
+def _refetch(api: httpx.Client, created: httpx.Response) -> bytes:
+    assert created.status_code == 201, created.text
+    return api.get(f"/files/{created.json()['id']}", params={"role": "publisher"}).content
+
+
+@pytest.mark.parametrize("content", list(ROUND_TRIPS.values()), ids=list(ROUND_TRIPS))
+def test_multipart_round_trip_is_byte_exact(api: httpx.Client, content: bytes):
+    body = _multipart("RoundTrip.csv", content)
+    created = api.post("/files", params={"uploadType": "multipart"}, headers=CT, content=body)
+    assert _refetch(api, created) == content
+    assert created.json()["size"] == len(content)
+
+
+@pytest.mark.parametrize("content", list(ROUND_TRIPS.values()), ids=list(ROUND_TRIPS))
+def test_resumable_round_trip_is_byte_exact(api: httpx.Client, content: bytes):
+    first = api.post(
+        "/files",
+        params={"uploadType": "resumable"},
+        headers=CT,
+        content=_multipart("RoundTrip.csv", content),
+    )
+    token = first.json()["uploadToken"]
+    params = {"uploadType": "resumable", "uploadToken": token, "position": 1, "close": "true"}
+    last = api.put("/files", params=params, content=content)
+    assert _refetch(api, last) == content + content
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A preamble, spaces after the boundaries, header fields on the media part, an epilogue.
+        b"preamble\r\n--foo_bar_baz  \r\nContent-Type: application/json\r\n\r\n"
+        b'{"name": "P.txt", "businesstypeid": 7100}\r\n--foo_bar_baz\t\r\n'
+        b"Content-Type: text/plain\r\n\r\n\r\nbody\r\n--foo_bar_baz--\r\nepilogue",
+        # No CRLF after the close delimiter; the JSON metadata followed by a blank line.
+        b"--foo_bar_baz\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+        b'{"name": "P.txt", "businesstypeid": "7100"}\r\n\r\n--foo_bar_baz\r\n\r\n\r\nbody'
+        b"\r\n--foo_bar_baz--",
+    ],
+    ids=["rfc2046-extras", "postman-shape"],
+)
+def test_multipart_forms_rfc_2046_allows(api: httpx.Client, body: bytes):
+    created = api.post("/files", params={"uploadType": "multipart"}, headers=CT, content=body)
+    assert _refetch(api, created) == b"\r\nbody"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--foo_bar_baz\r\nContent-Type: application/json\r\n\r\n{}\r\n--foo_bar_baz--",
+        b"--foo_bar_baz\r\n\r\nno metadata part\r\n--foo_bar_baz\r\n\r\nx\r\n--foo_bar_baz--",
+        _multipart("T.txt", b"no close delimiter")[: -len(b"--foo_bar_baz--\r\n")],
+        _multipart("T.txt", b"x").replace(b"\r\n--foo_bar_baz\r\n\r\nx", b""),
+    ],
+    ids=["one part", "metadata not json", "unclosed", "close only"],
+)
+def test_malformed_multipart_bodies_are_400(api: httpx.Client, body: bytes):
+    response = api.post("/files", params={"uploadType": "multipart"}, headers=CT, content=body)
+    assert response.status_code == 400, response.text
