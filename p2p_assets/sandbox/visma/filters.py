@@ -2,12 +2,16 @@
 
     expr    := and ('or' and)*
     and     := unary ('and' unary)*
-    unary   := '(' expr ')' | func '(' field ',' 'text' ')' | field op value
+    unary   := '(' expr ')' | call [('eq' | 'ne') ('true' | 'false')] | field op value
+    call    := func '(' (field ',' 'text' | 'text' ',' field) ')'
     func    := startsWith | endsWith | contains      (fileName only)
     op      := eq | ne | gt | lt | ge | le
 
 Field, operator and function names match case-insensitively (`FileName` and `fileName` both
-appear in the vendor's own examples). `status` ('available' a.k.a. 'new', 'downloaded', 'all')
+appear in the vendor's own examples). Visma's own collection and scripts also send a call compared
+with a boolean (`startsWith(FileName,'x') eq false`) and the text before the field
+(`endsWith('.txt', FileName)`, meaning the same as `endsWith(FileName, '.txt')`), so both are
+accepted. `status` ('available' a.k.a. 'new', 'downloaded', 'all')
 exists for subscribers only; a filter that does not mention it lists available files only.
 """
 
@@ -107,15 +111,31 @@ class _Parser:
             return inner
         _, word = self.take("word")
         if word.lower() in _FUNCS:
-            func = _FUNCS[word.lower()]
-            self.take("(")
-            if self.take("word")[1].lower() != "filename":
-                raise FilterError(f"{word} applies to fileName only")
-            self.take(",")
-            _, text = self.take("str")
-            self.take(")")
-            return lambda row: func(row["name"], text)
+            call = self.call(word)
+            token = self.peek()
+            if token is None or token[0] != "word" or token[1].lower() not in ("eq", "ne"):
+                return call
+            _, op_name = self.take()
+            _, value = self.take("word")
+            if value.lower() not in ("true", "false"):
+                raise FilterError(f"{word}(...) compares with true or false, not {value!r}")
+            wanted = (value.lower() == "true") == (op_name.lower() == "eq")
+            return lambda row: call(row) == wanted
         return self.comparison(word.lower())
+
+    def call(self, name: str) -> Predicate:
+        func = _FUNCS[name.lower()]
+        self.take("(")
+        kind, first = self.take()
+        self.take(",")
+        if kind == "str":  # the text first, as Visma's own scripts write endsWith
+            text, field = first, self.take("word")[1]
+        else:
+            field, text = first, self.take("str")[1]
+        self.take(")")
+        if field.lower() != "filename":
+            raise FilterError(f"{name} applies to fileName only")
+        return lambda row: func(row["name"], text)
 
     def comparison(self, field: str) -> Predicate:
         _, op_name = self.take("word")

@@ -47,6 +47,15 @@ def test_paging_and_default_order(api: httpx.Client, sandbox: VismaSandbox):
         ("uploadDate ge 2024-03-01T00:00:00Z and uploadDate lt 2024-03-03T00:00:00Z", 7),
         ("fileName eq 'sandbox_test_file_000.xml'", 1),
         ("status eq 'downloaded'", 0),
+        # Forms Visma's own collection and scripts send: a call compared with a boolean, and
+        # the text before the field.
+        ("startsWith(FileName,'RPD') eq false", 14),
+        ("startsWith(FileName,'RPD') eq true", 3),
+        ("startsWith(FileName,'RPD') ne true", 14),
+        ("endsWith('_SEPA.zip', FileName)", 1),
+        ("contains('SEPA', fileName) and businessType eq 134000", 2),
+        ("endsWith('.txt', FileName) eq false and businessType eq 7101", 2),
+        ("(endsWith('.xml', FileName) eq true or businessType eq 113003)", 6),
     ],
 )
 def test_filter_grammar(api: httpx.Client, expression: str, expected: int):
@@ -54,12 +63,37 @@ def test_filter_grammar(api: httpx.Client, expression: str, expected: int):
 
 
 @pytest.mark.parametrize(
-    "expression", ["businessType eq", "foo eq 1", "businessType xx 7101", "(businessType eq 7101"]
+    "expression",
+    [
+        "businessType eq",
+        "foo eq 1",
+        "businessType xx 7101",
+        "(businessType eq 7101",
+        "startsWith(FileName,'x') eq maybe",
+        "startsWith(FileName,'x') gt false",
+        "endsWith('a', 'b')",
+        "startsWith(businessType, '1')",
+    ],
 )
 def test_bad_filters_answer_400(api: httpx.Client, expression: str):
     response = api.get("/files", params={**SUB, "$filter": expression})
     assert response.status_code == 400
     assert set(response.json()) == {"CorrelationId", "Message", "ErrorCode", "Exception"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$filter=businessType%20eq%20101100&$orderBy=uploadDate%20asc",  # Visma's scripts
+        "%24filter=businessType+eq+101100&%24orderBy=uploadDate+asc",  # a form encoder
+        "$filter=businessType+eq+101100&%24orderby=uploadDate%20asc",
+    ],
+)
+def test_query_strings_as_clients_encode_them(api: httpx.Client, query: str):
+    response = api.get(f"/files?role=subscriber&{query}")
+    assert response.request.url.query.decode() == f"role=subscriber&{query}"  # sent as written
+    names = [item["fileName"] for item in response.json()["data"]]
+    assert len(names) == 4 and names == sorted(names)
 
 
 def test_unsubscribed_business_type_is_403(api: httpx.Client):
