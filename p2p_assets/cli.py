@@ -8,6 +8,7 @@ p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma, wor
 p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into data/webhooks/
 p2p-assets basware redownload ID F   spend the last download of a file (a person's decision)
 p2p-assets warehouse sources|adopt   where each vendor's data in the warehouse came from
+p2p-assets visma skip FILE_ID        let later files load without one whose content Visma deleted
 """
 
 import argparse
@@ -203,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     redownload_parser.add_argument("extract_id")
     redownload_parser.add_argument("files", nargs="+", metavar="file")
+    visma_parser = commands.add_parser("visma", help="Visma maintenance by a person")
+    visma_commands = visma_parser.add_subparsers(dest="visma_command", required=True)
+    skip_parser = visma_commands.add_parser(
+        "skip", help="let the later files of a type load without this one (its content is lost)"
+    )
+    skip_parser.add_argument("file_id")
+    skip_parser.add_argument("--reason", default="content deleted by Visma after the retention month")
     warehouse_parser = commands.add_parser("warehouse", help="where the warehouse's data came from")
     warehouse_commands = warehouse_parser.add_subparsers(dest="warehouse_command", required=True)
     warehouse_commands.add_parser("sources", help="show each vendor's recorded source")
@@ -229,9 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         from p2p_assets.serving import serve_webhooks
 
         return serve_webhooks(args.host, args.port)
-    if args.command in ("basware", "warehouse"):
+    if args.command in ("basware", "visma", "warehouse"):
         from p2p_assets import maintenance
 
+        if args.command == "visma":
+            return maintenance.skip_visma_file(args.file_id, args.reason)
         if args.command == "basware":
             return maintenance.redownload_basware(args.extract_id, args.files, verbose=args.verbose)
         if args.warehouse_command == "adopt":

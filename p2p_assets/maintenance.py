@@ -1,7 +1,9 @@
 """What a person does by hand, and only a person: `p2p-assets basware redownload` (spend the last
-download of a file) and `p2p-assets warehouse sources|adopt` (where the warehouse's data came from).
+download of a file), `p2p-assets visma skip` (load later files without one whose content is gone)
+and `p2p-assets warehouse sources|adopt` (where the warehouse's data came from).
 """
 
+import getpass
 import sys
 
 from p2p_assets import settings
@@ -48,6 +50,42 @@ def redownload_basware(extract_id: str, file_names: list[str], *, verbose: bool 
         print(f"FAILED Basware extract {extract_id}: {failure_message(result)}")
         return 1
     print(f"Basware extract {extract_id} loaded and acknowledged")
+    return 0
+
+
+def skip_visma_file(file_id: str, reason: str) -> int:
+    """Mark a catalogued Visma file as skipped: later files of its type (mutations apply oldest
+    first) load without it, and it is never asked for again. Refused for a loaded file."""
+    from p2p_assets.lib.files import name_problem
+    from p2p_assets.lib.visma.landing import CATALOG, LANDED, read_catalogue, skip
+
+    problem = name_problem(file_id)
+    if problem:
+        print(f"p2p-assets: Visma file id {file_id!r} is refused: {problem}", file=sys.stderr)
+        return 2
+    root = settings.landing_dir("visma")
+    types = sorted(
+        int(p.parent.parent.name) for p in root.glob(f"*/{file_id}/{CATALOG}")
+        if p.parent.parent.name.isdigit()
+    )  # fmt: skip
+    if not types:
+        print(f"p2p-assets: Visma file {file_id} was never listed here ({root})", file=sys.stderr)
+        return 2
+    type_id = types[0]
+    file = read_catalogue(root, type_id, file_id)
+    if (root / str(type_id) / file_id / LANDED).exists():
+        print(
+            f"p2p-assets: Visma file {file.file_name} ({file_id}) is landed; there is nothing to "
+            "skip (re-materialise its partition to load it)",
+            file=sys.stderr,
+        )
+        return 2
+    recorded = skip(root, type_id, file_id, by=getpass.getuser(), reason=reason)
+    print(
+        f"Skipped Visma file {file.file_name} ({file_id}, business type {type_id}); recorded in "
+        f"{recorded}. Later files of the type load without it: run `p2p-assets sync visma`, or "
+        "re-execute their failed runs in the UI."
+    )
     return 0
 
 

@@ -21,6 +21,9 @@ from p2p_assets.lib.visma.formats import VismaFormatError, parse_file
 from p2p_assets.lib.visma.landing import (
     LandedFile,
     catalogued,
+    gone_message,
+    is_gone,
+    is_skipped,
     land_file,
     read_catalogue,
     reject,
@@ -124,17 +127,25 @@ def _load_op(bt: BusinessType) -> dg.OpDefinition:
 def _refuse_out_of_order(bt: BusinessType, landed: LandedFile, loaded: set[str]) -> None:
     """Mutations apply strictly oldest first: an older file listed but not loaded stops this one."""
     this = upload_order(landed.file)
+    root = _landing_root()
     waiting = [
         f
-        for f in catalogued(_landing_root(), bt.id)
-        if upload_order(f) < this and f.file_id not in loaded
+        for f in catalogued(root, bt.id)
+        if upload_order(f) < this
+        and f.file_id not in loaded
+        and not is_skipped(root, bt.id, f.file_id)
     ]
     if waiting:
         first = waiting[0]
+        then = (
+            gone_message(first)
+            if is_gone(root, bt.id, first.file_id)
+            else "Load them first"
+        )
         raise dg.Failure(
             description=f"Visma business type {bt.id} ({bt.name}) applies mutations oldest "
             f"first: {len(waiting)} older file(s) are not loaded yet, the oldest "
-            f"{first.file_name} ({first.file_id}, uploaded {first.upload_date}). Load them first; "
+            f"{first.file_name} ({first.file_id}, uploaded {first.upload_date}). {then}; "
             f"{landed.file.file_name} stays landed and loads after them.",
             metadata={"waiting_for": dg.MetadataValue.json([f.file_id for f in waiting])},
         )

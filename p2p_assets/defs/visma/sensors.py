@@ -27,7 +27,7 @@ from p2p_assets.defs.visma.assets import (
 from p2p_assets.defs.visma.resources import VismaResource
 from p2p_assets.lib.visma.business_types import business_type
 from p2p_assets.lib.visma.discovery import Listing, list_available
-from p2p_assets.lib.visma.landing import catalogue, catalogued, upload_order
+from p2p_assets.lib.visma.landing import catalogue, catalogued, settled, upload_order
 from p2p_assets.lib.visma.models import VismaFile
 from p2p_assets.lib.visma.plans import poll_due
 from p2p_assets.live import NotConfiguredError
@@ -50,9 +50,11 @@ def plan_files(
     known_partitions: Mapping[int, Collection[str]],
     catalogued_files: Mapping[int, list[VismaFile]],
     loaded: Mapping[int, Collection[str]] | None = None,
+    settled: Mapping[int, Collection[str]] | None = None,
 ) -> FilePlan:
     """Register every listed file; load each one (full snapshots: only the newest). With
-    `loaded` (the files loaded so far, per type), also the catalogued files that never loaded."""
+    `loaded` (the files loaded so far, per type), also the catalogued files that never loaded.
+    `settled` files (content gone at Visma, or skipped by a person) are never asked for again."""
     plan = FilePlan(errors=dict(listing.errors), refused=list(listing.refused))
     for type_id, files in listing.files.items():
         known = set(known_partitions.get(type_id, ()))
@@ -65,7 +67,8 @@ def plan_files(
             plan.skipped_snapshots[type_id] = len(files) - len(to_load)
         if loaded is not None:
             to_load = _with_retries(listing, type_id, to_load, seen, set(loaded.get(type_id, ())))
-        plan.to_load.extend((type_id, file) for file in to_load)
+        done = set((settled or {}).get(type_id, ()))
+        plan.to_load.extend((type_id, file) for file in to_load if file.file_id not in done)
     return plan
 
 
@@ -90,13 +93,15 @@ def plan_listing(
     for files in listing.files.values():
         for file in files:
             catalogue(root, file)
+    seen = {t: catalogued(root, t) for t in listing.files}
     return plan_files(
         listing,
         {t: instance.get_dynamic_partitions(partitions_for(t).name or "") for t in listing.files},
-        {t: catalogued(root, t) for t in listing.files},
+        seen,
         {t: instance.get_materialized_partitions(asset_key(t)) for t in listing.files}
         if retry_unloaded
         else None,
+        {t: [f.file_id for f in files if settled(root, t, f.file_id)] for t, files in seen.items()},
     )
 
 

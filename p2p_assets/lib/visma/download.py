@@ -16,7 +16,7 @@ from p2p_assets.lib.visma.errors import VismaDownloadError, VismaResponseError
 VISMA_NAME = re.compile(r"[A-Za-z0-9_.\-(),$+`=']+")
 """The characters the manual allows in a file name: [a-z] [A-Z] [0-9] - _ . ( ) , $ + ` = '."""
 # Our bookkeeping beside each landed file (see landing.py); a file of that name is refused.
-LANDING_NAMES = ("file.json", "landed.json", "rejected")
+LANDING_NAMES = ("file.json", "landed.json", "rejected", "gone.json", "skipped.json")
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 

@@ -8,6 +8,12 @@ unless the loader rejected the landed copy.
     {landing}/{business type}/{file id}/{file name}   the bytes (atomic: `.partial`, then rename)
     {landing}/{business type}/{file id}/landed.json   size, sha256 and first download time
     {landing}/{business type}/{file id}/rejected/     copies the loader refused, kept for people
+    {landing}/{business type}/{file id}/gone.json     Visma answered 404: its content is deleted
+    {landing}/{business type}/{file id}/skipped.json  a person let later files load without it
+
+Visma deletes a file's content one month after delivery (its metadata six months). A file whose
+content is gone is marked once and never asked for again; for a mutation type it would hold back
+every later file, so a person can skip it (`p2p-assets visma skip FILE_ID`, `skip()` here).
 """
 
 import json
@@ -19,10 +25,14 @@ from pathlib import Path
 from p2p_assets.lib.files import name_problem
 from p2p_assets.lib.visma.client import VismaClient
 from p2p_assets.lib.visma.download import LANDING_NAMES, safe_file_name
-from p2p_assets.lib.visma.errors import VismaError
+from p2p_assets.lib.visma.errors import VismaAPIError, VismaError
 from p2p_assets.lib.visma.models import VismaFile
 
-CATALOG, LANDED, REJECTED = LANDING_NAMES
+CATALOG, LANDED, REJECTED, GONE, SKIPPED = LANDING_NAMES
+
+
+class VismaContentGoneError(VismaError):
+    """Visma no longer holds the file's content (deleted after the retention month)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,13 @@ def land_file(
                 datetime.fromisoformat(landed["downloaded_at"]), downloaded_now=False,
                 source=landed.get("source"),
             )  # fmt: skip
-    path, size, sha256 = client.download(file, directory)
+    try:
+        path, size, sha256 = client.download(file, directory)
+    except VismaAPIError as exc:
+        if exc.status != 404:
+            raise
+        _write_json(directory / GONE, {"at": datetime.now(UTC).isoformat(), "answer": str(exc)})
+        raise VismaContentGoneError(gone_message(file, str(exc))) from exc
     downloaded_at = datetime.now(UTC)
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(
@@ -112,6 +128,46 @@ def land_file(
     )
     tmp.replace(record)
     return LandedFile(file, path, size, sha256, downloaded_at, downloaded_now=True, source=source)
+
+
+def gone_message(file: VismaFile, answer: str | None = None) -> str:
+    uploaded = f"uploaded {file.upload_date:%Y-%m-%d}" if file.upload_date else "upload date unknown"
+    message = (
+        f"Visma no longer holds the content of {file.file_name} ({file.file_id}, {uploaded}): "
+        "Visma deletes a file's content one month after delivery"
+    )
+    if answer:
+        message += f" ({answer})"
+    return message + (
+        ". It is not asked for again. If a later file of its business type waits for it, and "
+        f"its content is lost for good, let them load without it: p2p-assets visma skip {file.file_id}"
+    )
+
+
+def is_gone(root: Path, business_type_id: int, file_id: str) -> bool:
+    return (file_dir(root, business_type_id, file_id) / GONE).exists()
+
+
+def is_skipped(root: Path, business_type_id: int, file_id: str) -> bool:
+    return (file_dir(root, business_type_id, file_id) / SKIPPED).exists()
+
+
+def settled(root: Path, business_type_id: int, file_id: str) -> bool:
+    """Never to be asked for again: its content is gone at Visma, or a person skipped it."""
+    return is_gone(root, business_type_id, file_id) or is_skipped(root, business_type_id, file_id)
+
+
+def skip(root: Path, business_type_id: int, file_id: str, *, by: str, reason: str) -> Path:
+    """Record that a person let the later files of this type load without this one."""
+    path = file_dir(root, business_type_id, file_id) / SKIPPED
+    _write_json(path, {"at": datetime.now(UTC).isoformat(), "by": by, "reason": reason})
+    return path
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
 
 
 def reject(landed: LandedFile) -> Path:

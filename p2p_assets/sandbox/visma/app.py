@@ -2,7 +2,8 @@
 (no authentication: loopback test tooling).
 
 Token endpoints: Visma Connect `POST /connect/token` (tenant bound in the token) and the legacy
-`POST /authentication/token` (calls then name the tenant in `x-raet-tenant-id`). Every `/v1.0`
+`POST /authentication/token` (calls then name the tenant in `x-raet-tenant-id`, which a
+single-tenant app may leave out). Every `/v1.0`
 request (also reachable as `/mft/v1.0`) is counted, then meets the `fail_next` faults, then
 authentication, then the spike arrest (one call per `spike_interval_seconds` per client) and the
 plan's concurrency limit, both answering 429 without `Retry-After`.
@@ -111,13 +112,15 @@ class VismaApp:
         claims = auth.verify_token(self.state.signing_key(), token.strip(), time.time())
         if claims is None:
             return unauthorized
+        config = self.sandbox.config
         header_tenant = request.headers.get("x-raet-tenant-id")
         tenant = claims.get("tenant") or header_tenant
         if tenant is None:
-            return unauthorized
-        if tenant != self.sandbox.config.tenant_id or (
-            header_tenant is not None and header_tenant != tenant
-        ):
+            # A legacy token names no tenant; a single-tenant app needs no header either.
+            if not config.single_tenant:
+                return unauthorized
+            tenant = config.tenant_id
+        if tenant != config.tenant_id or (header_tenant is not None and header_tenant != tenant):
             return forbidden(f"The application is not authorized for tenant {header_tenant}")
         return claims
 
@@ -158,6 +161,7 @@ class VismaApp:
         return self._issue(self.sandbox.config.tenant_id)
 
     def legacy_token(self, request: Request) -> Response:
+        """Visma's scripts send `Cache-Control: no-cache` here; no header is required."""
         form = request.form()
         if form.get("grant_type") != "client_credentials" or not self._credentials_ok(form):
             self.state.bump("auth_calls")

@@ -49,6 +49,9 @@ class VismaSandboxConfig:
     `large_file_bytes` adds one big 7101 file (written by streaming) for chunked downloads.
     `spike_interval_seconds` is the spike arrest's smoothing interval (100 calls a minute = 0.6 s);
     tests set it to 0 unless they test the arrest itself.
+
+    `single_tenant`: a legacy token (no tenant in it) used without `x-raet-tenant-id` is served
+    for `tenant_id`, as the guide allows for a single-tenant app; False answers 401.
     """
 
     seed: int = 7
@@ -69,6 +72,7 @@ class VismaSandboxConfig:
     max_chunk_bytes: int = 9 * 1024 * 1024
     upload_token_lifetime_seconds: int = 3600
     start: datetime = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    single_tenant: bool = True
 
     def __post_init__(self) -> None:
         if self.plan not in PLANS:

@@ -1,7 +1,11 @@
 """The sandbox app that serves when no Visma variables are configured.
 
 `P2P_SANDBOX_VISMA_*` variables shape it; the defaults give the six subscribed business types with
-a few files each, the `continuous` plan and the real spike arrest (one call per 0.6 s).
+a few files each, the `continuous` plan, the real spike arrest (one call per 0.6 s) and a
+single-tenant app.
+
+    SEED, PLAN, SPIKE_ARREST_SECONDS, LARGE_FILE_BYTES, FILES_PER_TYPE
+    SINGLE_TENANT      0/false: a legacy token without `x-raet-tenant-id` answers 401
 """
 
 import os
@@ -16,19 +20,29 @@ SANDBOX_CREDENTIALS = {
 }
 
 
+def _variable(name: str) -> str | None:
+    return os.environ.get(f"P2P_SANDBOX_VISMA_{name}") or None
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = _variable(name)
+    return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def config_from_env() -> VismaSandboxConfig:
     def number(name: str, default: float) -> float:
-        return float(os.environ.get(f"P2P_SANDBOX_VISMA_{name}") or default)
+        return float(_variable(name) or default)
 
     large = int(number("LARGE_FILE_BYTES", 0))
-    per_type = os.environ.get("P2P_SANDBOX_VISMA_FILES_PER_TYPE")
+    per_type = _variable("FILES_PER_TYPE")
     shape = (
         {"files_per_type": {t: int(per_type) for t in _DEFAULTS.files_per_type}} if per_type else {}
     )
     return VismaSandboxConfig(
         **shape,
         seed=int(number("SEED", _DEFAULTS.seed)),
-        plan=os.environ.get("P2P_SANDBOX_VISMA_PLAN") or _DEFAULTS.plan,  # type: ignore[arg-type]
+        plan=_variable("PLAN") or _DEFAULTS.plan,  # type: ignore[arg-type]
         spike_interval_seconds=number("SPIKE_ARREST_SECONDS", _DEFAULTS.spike_interval_seconds),
         large_file_bytes=large or None,
+        single_tenant=_flag("SINGLE_TENANT", _DEFAULTS.single_tenant),
     )

@@ -16,6 +16,7 @@ CONNECT_FORM = {
     "client_secret": "sandbox-secret",
     "tenant_id": "sandbox",
 }
+LEGACY_FORM = {k: v for k, v in CONNECT_FORM.items() if k != "tenant_id"}
 
 
 def connect_token(client: httpx.Client) -> str:

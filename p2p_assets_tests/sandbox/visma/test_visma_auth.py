@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from p2p_assets.sandbox.visma import VismaSandbox, VismaSandboxConfig
-from p2p_assets_tests.sandbox.visma.conftest import CONNECT_FORM, connect_token
+from p2p_assets_tests.sandbox.visma.conftest import CONNECT_FORM, LEGACY_FORM, connect_token
 
 
 def test_connect_token_binds_the_tenant(root: httpx.Client, base_url: str):
@@ -25,16 +25,35 @@ def test_connect_token_binds_the_tenant(root: httpx.Client, base_url: str):
     assert other.status_code == 403
 
 
-def test_legacy_token_needs_the_tenant_header(root: httpx.Client, base_url: str):
-    form = {k: v for k, v in CONNECT_FORM.items() if k != "tenant_id"}
-    response = root.post("/authentication/token", data=form, headers={"Cache-Control": "no-cache"})
+@pytest.mark.parametrize("cache_control", [{"Cache-Control": "no-cache"}, {}])
+def test_legacy_token_with_or_without_cache_control(root: httpx.Client, cache_control: dict):
+    # Visma's scripts send Cache-Control: no-cache on the token request; it is not required.
+    response = root.post("/authentication/token", data=LEGACY_FORM, headers=cache_control)
     assert response.status_code == 200
     assert response.json()["expires_in"] == "7200"
-    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_single_tenant_app_needs_no_tenant_header(root: httpx.Client, base_url: str):
+    token = root.post("/authentication/token", data=LEGACY_FORM).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
     url = f"{base_url}/mft/v1.0/files?role=subscriber"
-    assert httpx.get(url, headers=headers).status_code == 401
-    ok = httpx.get(url, headers={**headers, "x-raet-tenant-id": "sandbox"})
-    assert ok.status_code == 200
+    assert httpx.get(url, headers=headers).status_code == 200
+    assert httpx.get(url, headers={**headers, "x-raet-tenant-id": "sandbox"}).status_code == 200
+    assert httpx.get(url, headers={**headers, "x-raet-tenant-id": "other"}).status_code == 403
+
+
+def test_multi_tenant_app_needs_the_tenant_header(tmp_path: Path):
+    config = VismaSandboxConfig(single_tenant=False, spike_interval_seconds=0, files_per_type={})
+    with VismaSandbox(config, tmp_path).serve() as url, httpx.Client(base_url=url) as client:
+        token = client.post("/authentication/token", data=LEGACY_FORM).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        refused = client.get("/mft/v1.0/files?role=subscriber", headers=headers)
+        assert refused.status_code == 401 and refused.json()["errorCode"] == "unauthorized"
+        tenant = {**headers, "x-raet-tenant-id": "sandbox"}
+        assert client.get("/mft/v1.0/files?role=subscriber", headers=tenant).status_code == 200
+        # A Visma Connect token carries its tenant: no header needed either way.
+        connect = {"Authorization": f"Bearer {connect_token(client)}"}
+        assert client.get("/v1.0/files?role=subscriber", headers=connect).status_code == 200
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic abc"])
