@@ -1,22 +1,27 @@
-"""The Youforce File API over HTTP, plus the sandbox's admin endpoints under `/_sandbox/`
-(no authentication: loopback test tooling).
+"""The Youforce File API over HTTP, behind a gateway that enforces the usage plan as Visma's
+Apigee gateway does; the sandbox's admin endpoints live under `/_sandbox/` (`admin.py`).
 
 Token endpoints: Visma Connect `POST /connect/token` (tenant bound in the token) and the legacy
 `POST /authentication/token` (calls then name the tenant in `x-raet-tenant-id`, which a
-single-tenant app may leave out). Every `/v1.0`
-request (also reachable as `/mft/v1.0`) is counted, then meets the `fail_next` faults, then
-authentication, then the spike arrest (one call per `spike_interval_seconds` per client) and the
-plan's concurrency limit, both answering 429 without `Retry-After`.
+single-tenant app may leave out). Every `/v1.0` request (also reachable as `/mft/v1.0`) is
+counted, then meets the `fail_next` faults, then authentication, then the plan's limits on the
+sandbox clock: the call window, calls per window and per day, window days a month
+(`limits.py`), the spike arrest (one call per `spike_interval_seconds` per client) and the
+concurrency limit. Each refusal is a 429 with the gateway's fault body and no `Retry-After`; only
+admitted calls count toward the caps. A token call outside the window of a windowed plan is
+refused the same way, and a successful one spends the month's authentication quota.
 """
 
-import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from p2p_assets.sandbox.http import Request, Response, Router
 from p2p_assets.sandbox.visma import auth
-from p2p_assets.sandbox.visma.config import VismaFaults
+from p2p_assets.sandbox.visma.admin import AdminEndpoints
+from p2p_assets.sandbox.visma.dates import utc
 from p2p_assets.sandbox.visma.endpoints import FileEndpoints, StreamBody, camel_error, forbidden
+from p2p_assets.sandbox.visma.limits import Limits
+from p2p_assets.sandbox.visma.publishing import UploadEndpoints
 
 if TYPE_CHECKING:
     from p2p_assets.sandbox.visma.sandbox import VismaSandbox
@@ -31,7 +36,7 @@ def _fault(errorcode: str, message: str) -> Response:
     )
 
 
-SPIKE = ("policies.ratelimit.SpikeArrestViolation", "Spike arrest violation. Allowed rate : 100pm")
+SPIKE = ("policies.ratelimit.SpikeArrestViolation", "Spike arrest violation. Allowed rate : {}pm")
 CONCURRENCY = ("policies.concurrentratelimit.ConcurrentRatelimtViolation", "Concurrent limit")
 QUOTA = ("policies.ratelimit.QuotaViolation", "Rate limit quota violation. Quota limit exceeded")
 
@@ -42,11 +47,12 @@ class VismaApp:
     def __init__(self, sandbox: "VismaSandbox"):
         self.sandbox = sandbox
         self.state = sandbox.state
-        files = FileEndpoints(sandbox)
+        self.limits = Limits(sandbox.config)
+        files, uploads = FileEndpoints(sandbox), UploadEndpoints(sandbox)
         api = Router(not_found=lambda _: camel_error(404, "Resource not found."))
         api.add("GET", f"{API}/files", files.list_files)
-        api.add("POST", f"{API}/files", files.post_files)
-        api.add("PUT", f"{API}/files", files.put_chunk)
+        api.add("POST", f"{API}/files", uploads.post_files)
+        api.add("PUT", f"{API}/files", uploads.put_chunk)
         api.add("GET", f"{API}/files/{{file_id}}", files.download)
         api.add("DELETE", f"{API}/files/{{file_id}}", files.delete)
         api.add("GET", f"{API}/businesstypes/{{type_id}}", files.business_type)
@@ -55,10 +61,7 @@ class VismaApp:
         root.add("POST", "/connect/token", self.connect_token)
         root.add("POST", "/authentication/token", self.legacy_token)
         root.add("GET", f"{API}/heartbeat", self.heartbeat)
-        root.add("GET", "/_sandbox/state", self.admin_state)
-        root.add("POST", "/_sandbox/faults", self.admin_set_faults)
-        root.add("DELETE", "/_sandbox/faults", self.admin_clear_faults)
-        root.add("POST", "/_sandbox/deliver", self.admin_deliver)
+        AdminEndpoints(sandbox).add_routes(root)
         self.root = root
 
     def __call__(self, request: Request) -> Response:
@@ -83,33 +86,45 @@ class VismaApp:
             if rule.retry_after is not None:
                 failure.headers["Retry-After"] = f"{rule.retry_after:g}"
             return failure
-        claims = self.authenticate(request)
+        now = self.sandbox.now()
+        claims = self.authenticate(request, now)
         if isinstance(claims, Response):
             return claims
         client = str(claims["client_id"])
         config = self.sandbox.config
+        gate = self.limits.gate(now)
         refused = self.state.admit(
-            client, config.spike_interval_seconds, config.usage.concurrency, time.time()
+            client, now, config.spike_interval_seconds, config.usage.concurrency, gate
         )
         if refused is not None:
-            return _fault(*(SPIKE if refused == "spike" else CONCURRENCY))
+            return self._refusal(refused)
         try:
             response = self.api(request)
         except BaseException:
             self.state.release(client)
             raise
+        # A streamed download holds its concurrency slot until the body is sent or the
+        # connection closes (the server closes every body after sending it).
         if isinstance(response.body, StreamBody):
             response.body.on_close.append(lambda: self.state.release(client))
         else:
             self.state.release(client)
         return response
 
-    def authenticate(self, request: Request) -> dict | Response:
-        unauthorized = Response.json(auth.unauthorized_body(), 401)
+    def _refusal(self, refused: str) -> Response:
+        if refused == "spike":
+            errorcode, message = SPIKE
+            return _fault(errorcode, message.format(self.limits.plan.spike_arrest_per_minute))
+        if refused == "concurrency":
+            return _fault(*CONCURRENCY)
+        return _fault(QUOTA[0], f"{QUOTA[1]}: {self.limits.describe(refused)}")
+
+    def authenticate(self, request: Request, now: float) -> dict | Response:
+        unauthorized = Response.json(auth.unauthorized_body(now), 401)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return unauthorized
-        claims = auth.verify_token(self.state.signing_key(), token.strip(), time.time())
+        claims = auth.verify_token(self.state.signing_key(), token.strip(), now)
         if claims is None:
             return unauthorized
         config = self.sandbox.config
@@ -125,17 +140,21 @@ class VismaApp:
         return claims
 
     # -- tokens ---------------------------------------------------------------------------------
-    def _issue(self, tenant: str | None) -> Response:
+    def _outside_window(self, now: float) -> Response | None:
+        """The windowed plans' gateway refuses token calls outside the window too (a refused
+        call is no successful authentication)."""
+        if not self.limits.token_refused(now):
+            return None
+        self.state.refuse("outside_window", "auth_calls")
+        return _fault(QUOTA[0], f"{QUOTA[1]}: {self.limits.describe('outside_window')}")
+
+    def _issue(self, tenant: str | None, now: float) -> Response:
         config = self.sandbox.config
-        if not self.state.take_auth_quota(
-            time.strftime("%Y-%m"), config.usage.auth_calls_per_month
-        ):
+        if not self.state.take_auth_quota(f"{utc(now):%Y-%m}", config.usage.auth_calls_per_month):
             self.state.bump("throttled")
-            return _fault(*QUOTA)
+            return _fault(QUOTA[0], f"{QUOTA[1]}: {self.limits.describe('auth_quota')}")
         lifetime = self.sandbox.faults().token_lifetime_seconds or config.token_lifetime_seconds
-        token = auth.issue_token(
-            self.state.signing_key(), config.client_id, tenant, lifetime, time.time()
-        )
+        token = auth.issue_token(self.state.signing_key(), config.client_id, tenant, lifetime, now)
         body = {"access_token": token, "token_type": "BearerToken", "expires_in": str(lifetime)}
         return Response.json(body, headers={"Cache-Control": "no-store"})
 
@@ -147,6 +166,10 @@ class VismaApp:
         )
 
     def connect_token(self, request: Request) -> Response:
+        now = self.sandbox.now()
+        refused = self._outside_window(now)
+        if refused is not None:
+            return refused
         form = request.form()
         if form.get("grant_type") != "client_credentials":
             self.state.bump("auth_calls")
@@ -158,39 +181,19 @@ class VismaApp:
             self.state.bump("auth_calls")
             description = "The client is not authorized for the requested tenant"
             return Response.json({"error": "invalid_grant", "error_description": description}, 400)
-        return self._issue(self.sandbox.config.tenant_id)
+        return self._issue(self.sandbox.config.tenant_id, now)
 
     def legacy_token(self, request: Request) -> Response:
         """Visma's scripts send `Cache-Control: no-cache` here; no header is required."""
+        now = self.sandbox.now()
+        refused = self._outside_window(now)
+        if refused is not None:
+            return refused
         form = request.form()
         if form.get("grant_type") != "client_credentials" or not self._credentials_ok(form):
             self.state.bump("auth_calls")
-            return Response.json(auth.unauthorized_body(), 401)
-        return self._issue(None)
+            return Response.json(auth.unauthorized_body(now), 401)
+        return self._issue(None, now)
 
     def heartbeat(self, request: Request) -> Response:
         return Response.json({"status": "Healthy"})
-
-    # -- admin ----------------------------------------------------------------------------------
-    def admin_state(self, request: Request) -> Response:
-        return Response.json(self.state.snapshot())
-
-    def admin_set_faults(self, request: Request) -> Response:
-        try:
-            faults = VismaFaults.from_dict(request.json() or {})
-        except (TypeError, ValueError) as exc:
-            return Response.json({"detail": str(exc)}, 422)
-        self.sandbox.set_faults(faults)
-        return Response.json(faults.to_dict())
-
-    def admin_clear_faults(self, request: Request) -> Response:
-        self.sandbox.clear_faults()
-        return Response.json(VismaFaults().to_dict())
-
-    def admin_deliver(self, request: Request) -> Response:
-        body = request.json() or {}
-        try:
-            rows = self.sandbox.deliver(int(body["businessType"]), int(body.get("count", 1)))
-        except (KeyError, TypeError, ValueError) as exc:
-            return Response.json({"detail": f"cannot deliver: {exc}"}, 422)
-        return Response.json([{"fileId": r["id"], "fileName": r["name"]} for r in rows])

@@ -29,12 +29,12 @@ def verify_token(key: bytes, token: str, now: float) -> dict | None:
     return credentials.verify(key, token, now)
 
 
-def unauthorized_body() -> dict:
-    """The manual's 401 payload."""
+def unauthorized_body(now: float) -> dict:
+    """The manual's 401 payload, issued at `now` (the sandbox clock)."""
     return {
         "message": "Authentication Error",
         "correlationId": str(uuid.uuid4()),
-        "issuedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "issuedAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "errorCode": "unauthorized",
         "statusCode": 401,
     }

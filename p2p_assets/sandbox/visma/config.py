@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from p2p_assets.sandbox.visma.window import parse_window
+
 PlanName = Literal["weekly", "daily", "continuous"]
 CORRUPTIONS = ("truncated", "garbage")
 FAIL_STATUSES = (429, 499, 500, 502, 503)
@@ -27,17 +29,30 @@ BUSINESS_TYPE_NAMES = {
 
 @dataclass(frozen=True)
 class Plan:
-    """A subscription's usage policy, as the manual's table gives it."""
+    """A subscription's usage policy, as the manual's usage table gives it.
+
+    The weekly and daily plans admit API calls only inside a 2-hour window a day
+    (`calls_per_window` of them, on at most `window_days_per_month` days); the continuous plan
+    has no window and `calls_per_day` per UTC day. None: no such cap.
+    """
 
     name: PlanName
     auth_calls_per_month: int
     concurrency: int
+    calls_per_window: int | None = None
+    window_days_per_month: int | None = None
+    calls_per_day: int | None = None
+    spike_arrest_per_minute: int = 100
+
+    @property
+    def windowed(self) -> bool:
+        return self.calls_per_window is not None
 
 
 PLANS = {
-    "weekly": Plan("weekly", 7, 1),
-    "daily": Plan("daily", 40, 1),
-    "continuous": Plan("continuous", 400, 3),
+    "weekly": Plan("weekly", 7, 1, calls_per_window=1000, window_days_per_month=7),
+    "daily": Plan("daily", 40, 1, calls_per_window=1000, window_days_per_month=40),
+    "continuous": Plan("continuous", 400, 3, calls_per_day=6000),
 }
 
 
@@ -49,6 +64,12 @@ class VismaSandboxConfig:
     `large_file_bytes` adds one big 7101 file (written by streaming) for chunked downloads.
     `spike_interval_seconds` is the spike arrest's smoothing interval (100 calls a minute = 0.6 s);
     tests set it to 0 unless they test the arrest itself.
+
+    Usage limits (`limits.py`), on the sandbox clock: `window` is the weekly and daily plans' call
+    window (`window.py` grammar; None: `06:00-08:00` UTC; the continuous plan has none);
+    `calls_per_window` / `calls_per_day` override the plan's caps (None: the plan's) so tests can
+    reach them quickly; `enforce_limits=False` lifts the window and the per-window, per-day and
+    window-days caps (the spike arrest and the concurrency limit keep their own switches).
 
     `single_tenant`: a legacy token (no tenant in it) used without `x-raet-tenant-id` is served
     for `tenant_id`, as the guide allows for a single-tenant app; False answers 401.
@@ -72,11 +93,17 @@ class VismaSandboxConfig:
     max_chunk_bytes: int = 9 * 1024 * 1024
     upload_token_lifetime_seconds: int = 3600
     start: datetime = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    window: str | None = None
+    enforce_limits: bool = True
+    calls_per_window: int | None = None
+    calls_per_day: int | None = None
     single_tenant: bool = True
 
     def __post_init__(self) -> None:
         if self.plan not in PLANS:
             raise ValueError(f"unknown plan {self.plan!r}; one of {sorted(PLANS)}")
+        if self.window is not None:
+            parse_window(self.window)
         unknown = set(self.files_per_type) - set(BUSINESS_TYPE_NAMES)
         if unknown:
             raise ValueError(f"no generator for business types {sorted(unknown)}")

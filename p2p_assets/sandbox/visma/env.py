@@ -1,10 +1,12 @@
 """The sandbox app that serves when no Visma variables are configured.
 
 `P2P_SANDBOX_VISMA_*` variables shape it; the defaults give the six subscribed business types with
-a few files each, the `continuous` plan, the real spike arrest (one call per 0.6 s) and a
-single-tenant app.
+a few files each, the `continuous` plan with its limits enforced, the real spike arrest (one call
+per 0.6 s) and a single-tenant app.
 
     SEED, PLAN, SPIKE_ARREST_SECONDS, LARGE_FILE_BYTES, FILES_PER_TYPE
+    WINDOW             the weekly/daily plans' call window, e.g. `Mon,Thu 06:00-08:00 Europe/Paris`
+    ENFORCE_LIMITS     0/false: no window, per-window, per-day or window-days caps
     SINGLE_TENANT      0/false: a legacy token without `x-raet-tenant-id` answers 401
 """
 
@@ -44,5 +46,7 @@ def config_from_env() -> VismaSandboxConfig:
         plan=_variable("PLAN") or _DEFAULTS.plan,  # type: ignore[arg-type]
         spike_interval_seconds=number("SPIKE_ARREST_SECONDS", _DEFAULTS.spike_interval_seconds),
         large_file_bytes=large or None,
+        window=_variable("WINDOW"),
+        enforce_limits=_flag("ENFORCE_LIMITS", _DEFAULTS.enforce_limits),
         single_tenant=_flag("SINGLE_TENANT", _DEFAULTS.single_tenant),
     )

@@ -3,9 +3,14 @@ Python API.
 
 Delivered files are generated deterministically from the seed (ids, names, dates and bytes) and
 written once under `state_dir/files/`; `deliver()` publishes more, as a payroll run would.
+
+Every time the sandbox reads comes from its clock, `now()`: real time plus an offset kept in the
+state dir, so tests (and every process serving the dir) can move through windows and months
+together.
 """
 
 import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,15 +21,11 @@ from p2p_assets.sandbox import http
 from p2p_assets.sandbox.visma import data
 from p2p_assets.sandbox.visma.app import VismaApp
 from p2p_assets.sandbox.visma.config import VismaFaults, VismaSandboxConfig
+from p2p_assets.sandbox.visma.dates import format_date, utc
 from p2p_assets.sandbox.visma.state import VismaState
 
 LARGE_FILE_NAME = "sandbox_large_file.csv"
 READ_SIZE = 64 * 1024
-
-
-def format_date(moment: datetime) -> str:
-    """`2021-03-25T07:30:23.657Z`: milliseconds and a Z, as subscriber lists show it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class VismaSandbox(http.ServedSandbox):
@@ -44,6 +45,25 @@ class VismaSandbox(http.ServedSandbox):
         self.uploads_dir.mkdir(exist_ok=True)
         if self.state.next_seq() == 0:
             self._seed()
+
+    # -- the clock ------------------------------------------------------------------------------
+    def now(self) -> float:
+        """The sandbox's time in epoch seconds: `time.time()` plus the shared clock offset."""
+        return self.state.clock.read()[0]
+
+    def clock_offset(self) -> float:
+        return self.state.clock.read()[1]
+
+    def set_clock_offset(self, seconds: float) -> None:
+        self.state.clock.set_offset(seconds)
+
+    def set_now(self, moment: datetime) -> None:
+        """Move the clock so that `now()` is `moment` (a naive datetime is UTC) and runs on."""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self.state.clock.set_offset(aware.timestamp() - time.time())
+
+    def advance(self, seconds: float) -> None:
+        self.state.clock.advance(seconds)
 
     def _uuid(self, *key: object) -> str:
         digest = hashlib.blake2b(repr((self.config.seed, *key)).encode(), digest_size=16)
@@ -106,7 +126,7 @@ class VismaSandbox(http.ServedSandbox):
         self, name: str, business_type: int, path: Path, num_chunks: int
     ) -> dict[str, Any]:
         """Register a file this app published (multipart or resumable upload)."""
-        file_id = str(uuid.uuid4())
+        file_id, now = str(uuid.uuid4()), self.now()
         final = self.files_dir / f"upload-{file_id}"
         path.replace(final)
         row = {
@@ -119,7 +139,7 @@ class VismaSandbox(http.ServedSandbox):
             "type_index": -1,
             "tenant_id": self.config.tenant_id,
             "publisher_id": self._uuid("publisher", "self"),
-            "upload_date": format_date(datetime.now(UTC)),
+            "upload_date": format_date(utc(now)),
             "path": str(final),
             "num_chunks": num_chunks,
         }
@@ -172,7 +192,10 @@ class VismaSandbox(http.ServedSandbox):
         self.state.set_faults(VismaFaults())
 
     def counters(self) -> dict[str, int]:
-        """api_calls, throttled (429s), auth_calls, tokens_issued, downloads, uploads, ..."""
+        """api_calls, throttled (every 429), throttled_spike, throttled_concurrency,
+        refused_outside_window, refused_window_quota, refused_day_quota, refused_window_days,
+        calls:day:<YYYY-MM-DD>, calls:window:<YYYY-MM-DD>, window_days:<YYYY-MM>, auth_calls,
+        tokens_issued, tokens:<YYYY-MM>, downloads, uploads, ..."""
         return self.state.counters()
 
     # -- serving --------------------------------------------------------------------------------

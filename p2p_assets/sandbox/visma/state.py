@@ -2,16 +2,19 @@
 serving that dir (WAL mode, short IMMEDIATE transactions, so quotas, spike arrest, downloads and
 fault budgets are consumed exactly once even under concurrent requests).
 
-Holds the signing key, the faults, counters, the delivered and uploaded files' metadata, each
-client's last call and calls in flight, and open resumable uploads.
+Holds the signing key, the faults, the sandbox clock's offset, counters, the delivered and
+uploaded files' metadata, each client's last call and calls in flight, and open resumable uploads.
 """
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from p2p_assets.sandbox.state import SqliteState
+from p2p_assets.sandbox.visma.clock import SharedClock
 from p2p_assets.sandbox.visma.config import FailRule, VismaFaults
+from p2p_assets.sandbox.visma.limits import Gate
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +39,7 @@ FILE_COLUMNS = (
     " downloaded, deleted, deleted_date, path, num_chunks"
 )
 _DEFAULTS = {"downloaded": 0, "deleted": 0, "num_chunks": 1}
+_THROTTLES = {"spike": "throttled_spike", "concurrency": "throttled_concurrency"}
 
 
 class VismaState(SqliteState[VismaFaults, FailRule]):
@@ -46,38 +50,73 @@ class VismaState(SqliteState[VismaFaults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
-        self._create(_SCHEMA)
+        # A fresh state's clock runs at real time (clock.py).
+        self._create(_SCHEMA, clock_offset="0")
+        self.clock = SharedClock(self.path)
 
     def take_auth_quota(self, month: str, quota: int) -> bool:
         """Count one authentication call; False (and not counted as issued) over the quota."""
         with self._transaction() as db:
             self._bump(db, "auth_calls")
-            row = db.execute("SELECT n FROM counters WHERE name = ?", (f"tokens:{month}",))
-            issued = (row.fetchone() or (0,))[0]
-            if issued >= quota:
+            if self._count(db, f"tokens:{month}") >= quota:
                 self._bump(db, "auth_quota_exceeded")
                 return False
             self._bump(db, f"tokens:{month}")
             self._bump(db, "tokens_issued")
             return True
 
-    # -- spike arrest and concurrency ------------------------------------------------------------
-    def admit(self, client: str, interval: float, concurrency: int, now: float) -> str | None:
-        """Let one call of `client` in: None when admitted, else "spike" or "concurrency"."""
+    # -- usage limits, spike arrest and concurrency ----------------------------------------------
+    def _count(self, db: sqlite3.Connection, name: str) -> int:
+        row = db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def _refuse(self, db: sqlite3.Connection, reason: str, *also: str) -> None:
+        for name in ("throttled", _THROTTLES.get(reason, f"refused_{reason}"), *also):
+            self._bump(db, name)
+
+    def refuse(self, reason: str, *also: str) -> None:
+        """Count a 429 for `reason` (and the counters `also` names)."""
         with self._transaction() as db:
+            self._refuse(db, reason, *also)
+
+    def _quota_refusal(self, db: sqlite3.Connection, gate: Gate) -> tuple[str | None, list[str]]:
+        """(the refusal, or None; the counters an admitted call increments)."""
+        counts = [self._count(db, quota.counter) for quota in gate.quotas]
+        counters = [quota.counter for quota in gate.quotas]
+        if gate.outside_window:
+            return "outside_window", counters
+        days = gate.window_days if counts[0] == 0 else None  # this call opens its window
+        if days is not None:
+            if days.cap is not None and self._count(db, days.counter) >= days.cap:
+                return days.refusal, counters
+            counters.append(days.counter)
+        for quota, count in zip(gate.quotas, counts, strict=True):
+            if quota.cap is not None and count >= quota.cap:
+                return quota.refusal, counters
+        return None, counters
+
+    def admit(
+        self, client: str, now: float, interval: float, concurrency: int, gate: Gate
+    ) -> str | None:
+        """Let one API call of `client` in: None when admitted (and counted toward every cap),
+        else why not: a quota refusal ("outside_window", "window_days", "window_quota",
+        "day_quota"), "spike" or "concurrency"."""
+        with self._transaction() as db:
+            refused, counters = self._quota_refusal(db, gate)
             db.execute("INSERT OR IGNORE INTO clients (client) VALUES (?)", (client,))
             last, in_flight = db.execute(
                 "SELECT last_call, in_flight FROM clients WHERE client = ?", (client,)
             ).fetchone()
-            refused = None
-            if now - last < interval:
+            # A clock moved back is no spike: the arrest measures the time since the last call.
+            if refused is None and 0 <= now - last < interval:
                 refused = "spike"
-            elif in_flight >= concurrency:
+            elif refused is None and in_flight >= concurrency:
                 refused = "concurrency"
             if refused:
-                self._bump(db, "throttled")
-                self._bump(db, f"throttled_{refused}")
+                self._refuse(db, refused)
                 return refused
+            for name in counters:
+                self._bump(db, name)
             db.execute(
                 "UPDATE clients SET last_call = ?, in_flight = in_flight + 1 WHERE client = ?",
                 (now, client),

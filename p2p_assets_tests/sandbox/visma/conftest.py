@@ -1,6 +1,7 @@
 """A small Visma File API sandbox served over real loopback HTTP, and plain httpx clients."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,12 +18,21 @@ CONNECT_FORM = {
     "tenant_id": "sandbox",
 }
 LEGACY_FORM = {k: v for k, v in CONNECT_FORM.items() if k != "tenant_id"}
+# A Monday inside the default call window (06:00-08:00 UTC) of the weekly and daily plans.
+IN_WINDOW = datetime(2025, 3, 3, 6, 30, tzinfo=UTC)
+CHEAP = {"role": "subscriber", "pageSize": 1}
+"""The cheapest API call: one page of one file."""
 
 
 def connect_token(client: httpx.Client) -> str:
     response = client.post("/connect/token", data=CONNECT_FORM)
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+def bearer(client: httpx.Client) -> dict[str, str]:
+    """Authorization headers with a fresh Visma Connect token."""
+    return {"Authorization": f"Bearer {connect_token(client)}"}
 
 
 @pytest.fixture

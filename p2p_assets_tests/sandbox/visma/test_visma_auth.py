@@ -1,13 +1,17 @@
 """Both token flows, the 401 body, monthly quotas, tenants and the spike arrest."""
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from p2p_assets.sandbox.visma import VismaSandbox, VismaSandboxConfig
-from p2p_assets_tests.sandbox.visma.conftest import CONNECT_FORM, LEGACY_FORM, connect_token
+from p2p_assets_tests.sandbox.visma.conftest import (
+    CONNECT_FORM,
+    IN_WINDOW,
+    LEGACY_FORM,
+    connect_token,
+)
 
 
 def test_connect_token_binds_the_tenant(root: httpx.Client, base_url: str):
@@ -80,12 +84,22 @@ def test_bad_credentials_are_refused(root: httpx.Client):
 
 def test_weekly_plan_allows_seven_tokens_a_month(tmp_path: Path):
     sandbox = VismaSandbox(VismaSandboxConfig(plan="weekly", files_per_type={}), tmp_path)
+    sandbox.set_now(IN_WINDOW)
     with sandbox.serve() as url, httpx.Client(base_url=url) as client:
-        statuses = [client.post("/connect/token", data=CONNECT_FORM).status_code for _ in range(8)]
+        responses = [client.post("/connect/token", data=CONNECT_FORM) for _ in range(8)]
         state = client.get("/_sandbox/state").json()
-    assert statuses == [200] * 7 + [429]
+        sandbox.set_now(IN_WINDOW.replace(month=4))  # the month on the sandbox clock: a new quota
+        april = client.post("/connect/token", data=CONNECT_FORM)
+    assert [r.status_code for r in responses] == [200] * 7 + [429]
+    assert responses[-1].json()["fault"] == {
+        "faultstring": "Rate limit quota violation. Quota limit exceeded: "
+        "7 authentication calls per month",
+        "detail": {"errorcode": "policies.ratelimit.QuotaViolation"},
+    }
+    assert april.status_code == 200
     counters = sandbox.counters()
-    assert (counters["auth_calls"], counters["tokens_issued"], counters["throttled"]) == (8, 7, 1)
+    assert (counters["auth_calls"], counters["tokens_issued"], counters["throttled"]) == (9, 8, 1)
+    assert (counters["tokens:2025-03"], counters["tokens:2025-04"]) == (7, 1)
     assert state["counters"]["auth_quota_exceeded"] == 1
 
 
@@ -94,7 +108,7 @@ def test_token_lifetime_fault(sandbox: VismaSandbox, root: httpx.Client, base_ur
     response = root.post("/connect/token", data=CONNECT_FORM)
     assert response.json()["expires_in"] == "1"
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    time.sleep(1.1)
+    sandbox.advance(1.1)
     assert httpx.get(f"{base_url}/v1.0/files", headers=headers).status_code == 401
 
 
@@ -105,25 +119,15 @@ def test_spike_arrest_answers_429_without_retry_after(tmp_path: Path):
         headers = {"Authorization": f"Bearer {connect_token(client)}"}
         first = client.get("/v1.0/files", headers=headers)
         second = client.get("/v1.0/files", headers=headers)
-        time.sleep(0.65)
+        sandbox.advance(0.65)  # the arrest runs on the sandbox clock: no sleeping
         third = client.get("/v1.0/files", headers=headers)
-    assert [first.status_code, second.status_code, third.status_code] == [200, 429, 200]
+        sandbox.advance(-3600)  # a clock moved back is no spike
+        fourth = client.get("/v1.0/files", headers=headers)
+    assert [r.status_code for r in (first, second, third, fourth)] == [200, 429, 200, 200]
     assert "Retry-After" not in second.headers
+    assert second.json()["fault"] == {
+        "faultstring": "Spike arrest violation. Allowed rate : 100pm",
+        "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+    }
     counters = sandbox.counters()
-    assert (counters["api_calls"], counters["throttled"], counters["throttled_spike"]) == (3, 1, 1)
-
-
-def test_concurrency_limit_of_the_plan(tmp_path: Path):
-    config = VismaSandboxConfig(plan="daily", spike_interval_seconds=0, large_file_bytes=3_000_000)
-    sandbox = VismaSandbox(config, tmp_path)
-    large = next(f for f in sandbox.files() if f["name"] == "sandbox_large_file.csv")
-    with sandbox.serve() as url, httpx.Client(base_url=url) as client:
-        headers = {"Authorization": f"Bearer {connect_token(client)}"}
-        download = f"/v1.0/files/{large['id']}?role=subscriber"
-        with client.stream("GET", download, headers=headers) as streaming:
-            assert streaming.status_code == 200
-            with httpx.Client(base_url=url) as other:
-                assert other.get("/v1.0/files", headers=headers).status_code == 429
-            streaming.read()
-        assert client.get("/v1.0/files", headers=headers).status_code == 200
-    assert sandbox.counters()["throttled_concurrency"] == 1
+    assert (counters["api_calls"], counters["throttled"], counters["throttled_spike"]) == (4, 1, 1)
