@@ -71,6 +71,12 @@ class VismaSandboxConfig:
     reach them quickly; `enforce_limits=False` lifts the window and the per-window, per-day and
     window-days caps (the spike arrest and the concurrency limit keep their own switches).
 
+    `retention_days`: a file's content is deleted that many days after it was delivered (Visma:
+    one month), counted from the later of its uploadDate and the moment the sandbox state was
+    seeded (or the file delivered by `deliver()`), so the fixed 2024 upload dates stay
+    downloadable on a fresh sandbox; its metadata stays listed `metadata_retention_days` (Visma:
+    six months). None: never deleted.
+
     `single_tenant`: a legacy token (no tenant in it) used without `x-raet-tenant-id` is served
     for `tenant_id`, as the guide allows for a single-tenant app; False answers 401.
     """
@@ -97,6 +103,9 @@ class VismaSandboxConfig:
     enforce_limits: bool = True
     calls_per_window: int | None = None
     calls_per_day: int | None = None
+    # The longest month and the longest six months: the sandbox is never stricter than Visma.
+    retention_days: int | None = 31
+    metadata_retention_days: int | None = 184
     single_tenant: bool = True
 
     def __post_init__(self) -> None:
@@ -145,6 +154,8 @@ class VismaFaults:
     - `drop_next_downloads` / `drop_after_bytes`: cut the connection after that many body bytes
       (None: half the body) on the next n file downloads.
     - `corrupt_files`: file name -> "truncated" | "garbage", until cleared.
+    - `expired_files`: file names whose content is gone now, as after the retention period (the
+      file stays listed; downloads answer 404), until cleared.
     """
 
     token_lifetime_seconds: int | None = None
@@ -152,10 +163,14 @@ class VismaFaults:
     drop_next_downloads: int = 0
     drop_after_bytes: int | None = None
     corrupt_files: dict[str, str] = field(default_factory=dict)
+    expired_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         rules = tuple(r if isinstance(r, FailRule) else FailRule(**r) for r in self.fail_next)
         object.__setattr__(self, "fail_next", rules)
+        if isinstance(self.expired_files, str):
+            raise ValueError("expired_files is a list of file names")
+        object.__setattr__(self, "expired_files", tuple(self.expired_files))
         for name, kind in self.corrupt_files.items():
             if kind not in CORRUPTIONS:
                 raise ValueError(f"corrupt_files[{name!r}] must be one of {CORRUPTIONS}")

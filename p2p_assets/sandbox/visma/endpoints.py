@@ -1,6 +1,10 @@
 """The File API's `/v1.0` endpoints for files delivered and uploaded: lists, HEAD/GET (ranged)
 downloads, delete, business types (uploads: `publishing.py`). Authentication and throttling happen
 before (see `app.py`).
+
+Retention, on the sandbox clock: a file whose content Visma has deleted (a month after delivery)
+stays listed but answers 404 "File content is no longer available."; once its metadata is deleted
+too (six months) it leaves the lists and answers 404 "File not found.".
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +17,8 @@ from p2p_assets.sandbox.visma.dates import format_date, utc
 
 if TYPE_CHECKING:
     from p2p_assets.sandbox.visma.sandbox import VismaSandbox
+
+CONTENT_EXPIRED = "File content is no longer available."
 
 
 class StreamBody:
@@ -86,8 +92,15 @@ class FileEndpoints:
                 return forbidden(
                     f"The application is not authorized for business type {refused[0]}"
                 )
+            now = self.sandbox.now()
             rows = filters.sort_rows(
-                [r for r in self.state.files(role) if predicate(r)], query.get("$orderby"), role
+                [
+                    r
+                    for r in self.state.files(role)
+                    if predicate(r) and not self.sandbox.metadata_expired(r, now)
+                ],
+                query.get("$orderby"),
+                role,
             )
         except filters.FilterError as exc:
             return bad_request(str(exc))
@@ -121,11 +134,14 @@ class FileEndpoints:
 
     # -- downloads ------------------------------------------------------------------------------
     def download(self, request: Request) -> Response:
-        role = _role(request)
+        role, now = _role(request), self.sandbox.now()
         row = self.state.file(request.path_params["file_id"], role or "subscriber")
-        if role is None or row is None or row["deleted"]:
+        if role is None or row is None or row["deleted"] or self.sandbox.metadata_expired(row, now):
             return camel_error(404, "File not found.")
-        corruption = self.sandbox.faults().corrupt_files.get(row["name"])
+        faults = self.sandbox.faults()
+        if self.sandbox.content_expired(row, now, faults):
+            return camel_error(404, CONTENT_EXPIRED)
+        corruption = faults.corrupt_files.get(row["name"])
         size = self.sandbox.served_size(row, corruption)
         headers = {
             "Accept-Ranges": "bytes",
@@ -159,8 +175,10 @@ class FileEndpoints:
     def delete(self, request: Request) -> Response:
         if _role(request) != "subscriber":
             return bad_request("Only subscribers can delete files")
-        when = format_date(utc(self.sandbox.now()))
-        if not self.state.delete_file(request.path_params["file_id"], when):
+        file_id, now = request.path_params["file_id"], self.sandbox.now()
+        row = self.state.file(file_id, "subscriber")
+        gone = row is None or self.sandbox.metadata_expired(row, now)
+        if gone or not self.state.delete_file(file_id, format_date(utc(now))):
             return camel_error(404, "File not found.")
         return Response(204)
 

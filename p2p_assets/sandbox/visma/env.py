@@ -2,11 +2,12 @@
 
 `P2P_SANDBOX_VISMA_*` variables shape it; the defaults give the six subscribed business types with
 a few files each, the `continuous` plan with its limits enforced, the real spike arrest (one call
-per 0.6 s) and a single-tenant app.
+per 0.6 s), content retained 31 days and a single-tenant app.
 
     SEED, PLAN, SPIKE_ARREST_SECONDS, LARGE_FILE_BYTES, FILES_PER_TYPE
     WINDOW             the weekly/daily plans' call window, e.g. `Mon,Thu 06:00-08:00 Europe/Paris`
     ENFORCE_LIMITS     0/false: no window, per-window, per-day or window-days caps
+    RETENTION_DAYS     days a file's content stays downloadable; `none`: forever
     SINGLE_TENANT      0/false: a legacy token without `x-raet-tenant-id` answers 401
 """
 
@@ -31,6 +32,13 @@ def _flag(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
 
 
+def _retention_days() -> int | None:
+    value = _variable("RETENTION_DAYS")
+    if value is None:
+        return _DEFAULTS.retention_days
+    return None if value.strip().lower() == "none" else int(value)
+
+
 def config_from_env() -> VismaSandboxConfig:
     def number(name: str, default: float) -> float:
         return float(_variable(name) or default)
@@ -48,5 +56,6 @@ def config_from_env() -> VismaSandboxConfig:
         large_file_bytes=large or None,
         window=_variable("WINDOW"),
         enforce_limits=_flag("ENFORCE_LIMITS", _DEFAULTS.enforce_limits),
+        retention_days=_retention_days(),
         single_tenant=_flag("SINGLE_TENANT", _DEFAULTS.single_tenant),
     )

@@ -5,8 +5,8 @@ Delivered files are generated deterministically from the seed (ids, names, dates
 written once under `state_dir/files/`; `deliver()` publishes more, as a payroll run would.
 
 Every time the sandbox reads comes from its clock, `now()`: real time plus an offset kept in the
-state dir, so tests (and every process serving the dir) can move through windows and months
-together.
+state dir, so tests (and every process serving the dir) can move through windows, months and
+retention periods together.
 """
 
 import hashlib
@@ -26,6 +26,9 @@ from p2p_assets.sandbox.visma.state import VismaState
 
 LARGE_FILE_NAME = "sandbox_large_file.csv"
 READ_SIZE = 64 * 1024
+
+
+DAY_SECONDS = 86400
 
 
 class VismaSandbox(http.ServedSandbox):
@@ -85,16 +88,27 @@ class VismaSandbox(http.ServedSandbox):
         jitter = data.rng_for(self.config, "when", seq).randrange(0, 3_600_000)
         return self.config.start + timedelta(hours=6 * seq, milliseconds=jitter)
 
-    def _deliver_one(self, business_type: int, index: int, seq: int) -> dict[str, Any]:
+    def _deliver_one(
+        self, business_type: int, index: int, seq: int, delivered_at: float | None = None
+    ) -> dict[str, Any]:
         name, content = data.generate(self.config, business_type, index, self._when(seq))
         path = self.files_dir / f"{business_type}-{index:05d}"
         if not path.exists():
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(content)
             tmp.replace(path)
-        return self._register(business_type, index, seq, name, path)
+        return self._register(business_type, index, seq, name, path, delivered_at)
 
-    def _register(self, business_type: int, index: int, seq: int, name: str, path: Path) -> dict:
+    def _register(
+        self,
+        business_type: int,
+        index: int,
+        seq: int,
+        name: str,
+        path: Path,
+        delivered_at: float | None = None,
+    ) -> dict:
+        """`delivered_at` None: seeded with the state (retention counts from `seeded_at`)."""
         row = {
             "id": self._uuid("file", business_type, index),
             "seq": seq,
@@ -107,19 +121,21 @@ class VismaSandbox(http.ServedSandbox):
             "publisher_id": self._uuid("publisher", business_type),
             "upload_date": format_date(self._when(seq)),
             "path": str(path),
+            "delivered_at": delivered_at,
         }
         self.state.add_file(row)
         return row
 
     # -- publication ----------------------------------------------------------------------------
     def deliver(self, business_type: int, n: int = 1) -> list[dict[str, Any]]:
-        """Publish `n` more files of `business_type` (newest upload dates); their metadata."""
+        """Publish `n` more files of `business_type` (newest upload dates, retained from now
+        on); their metadata."""
         if business_type not in data.GENERATORS:
             raise KeyError(f"no generator for business type {business_type}")
-        delivered = []
+        delivered, now = [], self.now()
         for _ in range(n):
             index, seq = self.state.type_count(business_type), self.state.next_seq()
-            delivered.append(self._deliver_one(business_type, index, seq))
+            delivered.append(self._deliver_one(business_type, index, seq, now))
         return delivered
 
     def add_uploaded_file(
@@ -142,9 +158,30 @@ class VismaSandbox(http.ServedSandbox):
             "upload_date": format_date(utc(now)),
             "path": str(final),
             "num_chunks": num_chunks,
+            "delivered_at": now,
         }
         self.state.add_file(row)
         return row
+
+    # -- retention ------------------------------------------------------------------------------
+    def _age_days(self, row: dict[str, Any], now: float) -> float:
+        """Days since the file reached this sandbox: the later of its uploadDate and its delivery
+        (the state's seeding for the seeded files), so fixed 2024 dates start fresh."""
+        uploaded = datetime.fromisoformat(row["upload_date"]).timestamp()
+        delivered = row["delivered_at"] if row["delivered_at"] is not None else self.state.seeded_at
+        return (now - max(uploaded, delivered)) / DAY_SECONDS
+
+    def content_expired(self, row: dict[str, Any], now: float, faults: VismaFaults) -> bool:
+        """Visma deletes a file's content a month after delivery (or a fault says it is gone)."""
+        days = self.config.retention_days
+        return row["name"] in faults.expired_files or (
+            days is not None and self._age_days(row, now) >= days
+        )
+
+    def metadata_expired(self, row: dict[str, Any], now: float) -> bool:
+        """Visma deletes a file's metadata six months after delivery: it leaves every list."""
+        days = self.config.metadata_retention_days
+        return days is not None and self._age_days(row, now) >= days
 
     # -- content --------------------------------------------------------------------------------
     def files(self, role: str = "subscriber") -> list[dict[str, Any]]:

@@ -2,12 +2,14 @@
 serving that dir (WAL mode, short IMMEDIATE transactions, so quotas, spike arrest, downloads and
 fault budgets are consumed exactly once even under concurrent requests).
 
-Holds the signing key, the faults, the sandbox clock's offset, counters, the delivered and
-uploaded files' metadata, each client's last call and calls in flight, and open resumable uploads.
+Holds the signing key, the faults, the sandbox clock's offset and the moment the state was
+seeded, counters, the delivered and uploaded files' metadata, each client's last call and calls
+in flight, and open resumable uploads.
 """
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL, business_type INTEGER NOT NULL, type_index INTEGER NOT NULL,
     tenant_id TEXT NOT NULL, publisher_id TEXT NOT NULL, upload_date TEXT NOT NULL,
     downloaded INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
-    deleted_date TEXT, path TEXT NOT NULL, num_chunks INTEGER NOT NULL DEFAULT 1
+    deleted_date TEXT, path TEXT NOT NULL, num_chunks INTEGER NOT NULL DEFAULT 1,
+    delivered_at REAL
 );
 CREATE TABLE IF NOT EXISTS clients (
     client TEXT PRIMARY KEY, last_call REAL NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0
@@ -36,7 +39,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 FILE_COLUMNS = (
     "id, seq, role, name, size, business_type, type_index, tenant_id, publisher_id, upload_date,"
-    " downloaded, deleted, deleted_date, path, num_chunks"
+    " downloaded, deleted, deleted_date, path, num_chunks, delivered_at"
 )
 _DEFAULTS = {"downloaded": 0, "deleted": 0, "num_chunks": 1}
 _THROTTLES = {"spike": "throttled_spike", "concurrency": "throttled_concurrency"}
@@ -50,8 +53,14 @@ class VismaState(SqliteState[VismaFaults, FailRule]):
 
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
-        # A fresh state's clock runs at real time (clock.py).
-        self._create(_SCHEMA, clock_offset="0")
+        # A fresh state's clock runs at real time (clock.py); the seeding moment starts the
+        # retention of the seeded files (see `VismaSandboxConfig.retention_days`).
+        self._create(_SCHEMA, clock_offset="0", seeded_at=repr(time.time()))
+        with self._transaction() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+            if "delivered_at" not in columns:  # a state dir made before retention existed
+                db.execute("ALTER TABLE files ADD COLUMN delivered_at REAL")
+            self.seeded_at = float(self._meta(db, "seeded_at"))
         self.clock = SharedClock(self.path)
 
     def take_auth_quota(self, month: str, quota: int) -> bool:

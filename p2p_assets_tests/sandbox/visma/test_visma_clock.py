@@ -86,7 +86,7 @@ def test_upload_and_delete_dates_follow_the_clock(tmp_path: Path):
     config = VismaSandboxConfig(spike_interval_seconds=0, files_per_type={})
     sandbox = VismaSandbox(config, tmp_path)
     sandbox.set_now(datetime(2030, 2, 3, 4, 5, 6, tzinfo=UTC))
-    sandbox.deliver(7101)
+    sandbox.deliver(7101)  # delivered in 2030: retained from then on
     with sandbox.serve() as url, httpx.Client(base_url=url) as root:
         api = httpx.Client(base_url=f"{url}/v1.0", headers=bearer(root))
         (item,) = api.get("/files", params=SUB).json()["data"]
