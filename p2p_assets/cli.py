@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         "skip", help="let the later files of a type load without this one (its content is lost)"
     )
     skip_parser.add_argument("file_id")
-    skip_parser.add_argument("--reason", default="content deleted by Visma after the retention month")
+    skip_parser.add_argument(
+        "--reason", default="content deleted by Visma after the retention month"
+    )
     warehouse_parser = commands.add_parser("warehouse", help="where the warehouse's data came from")
     warehouse_commands = warehouse_parser.add_subparsers(dest="warehouse_command", required=True)
     warehouse_commands.add_parser("sources", help="show each vendor's recorded source")

@@ -7,8 +7,10 @@ final failure into a vendor-specific error is the vendor client's job.
 """
 
 import email.utils
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,6 +131,18 @@ def redact_url(url: httpx.URL | str) -> str:
     return f"{clean}?{'&'.join(params)}" if params else clean
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def network_transport() -> httpx.HTTPTransport:
+    """A transport to the network with certificate verification. The TLS context (the system's
+    trusted certificates, ~45 ms to load) is built once per process and shared: a client per run
+    or sensor tick would otherwise load it every time."""
+    return httpx.HTTPTransport(verify=_tls_context())
+
+
 class RetryingTransport(httpx.BaseTransport):
     """Wraps another transport and sends a request again on throttling, 5xx and network errors.
 
@@ -149,7 +163,7 @@ class RetryingTransport(httpx.BaseTransport):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self._transport = transport if transport is not None else httpx.HTTPTransport()
+        self._transport = transport if transport is not None else network_transport()
         self.policy = policy if policy is not None else RetryPolicy()
         self._sleep = sleep
         self._clock = clock

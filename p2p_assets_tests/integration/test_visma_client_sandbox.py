@@ -13,7 +13,11 @@ from p2p_assets.sandbox.visma import VismaSandbox, VismaSandboxConfig
 
 @pytest.fixture
 def served(tmp_path: Path):
-    config = VismaSandboxConfig(files_per_type={134001: 3, 113003: 2}, plan="daily")
+    # The daily plan's single concurrent call, at any hour: this bare client keeps no ledger
+    # (the window and caps are the product's, tested in lib/visma/test_plans.py and the month).
+    config = VismaSandboxConfig(
+        files_per_type={134001: 3, 113003: 2}, plan="daily", enforce_limits=False
+    )
     sandbox = VismaSandbox(config, tmp_path / "sandbox")
     with sandbox.serve() as url:
         yield sandbox, config, url

@@ -137,11 +137,7 @@ def _refuse_out_of_order(bt: BusinessType, landed: LandedFile, loaded: set[str])
     ]
     if waiting:
         first = waiting[0]
-        then = (
-            gone_message(first)
-            if is_gone(root, bt.id, first.file_id)
-            else "Load them first"
-        )
+        then = gone_message(first) if is_gone(root, bt.id, first.file_id) else "Load them first"
         raise dg.Failure(
             description=f"Visma business type {bt.id} ({bt.name}) applies mutations oldest "
             f"first: {len(waiting)} older file(s) are not loaded yet, the oldest "

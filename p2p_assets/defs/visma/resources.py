@@ -84,7 +84,8 @@ class VismaResource(dg.ConfigurableResource):
     poll_interval_seconds: float | None = Field(
         default=None,
         description="VISMA_POLL_INTERVAL_SECONDS: how often the sensor lists files (default 1800 "
-        "inside the window on the weekly and daily plans, 300 on the continuous plan).",
+        "inside the window on the weekly and daily plans, 900 on the continuous plan, 60 with the "
+        "sandbox).",
     )
 
     @property
@@ -121,7 +122,12 @@ class VismaResource(dg.ConfigurableResource):
         return plan, window
 
     def poll_seconds(self) -> float:
-        return self.poll_interval_seconds or self.usage_plan()[0].poll_seconds
+        """The sensor's poll interval: configured, else the plan's (a minute with the sandbox's
+        continuous plan, as for Basware's sandbox, so a new user sees deliveries soon)."""
+        if self.poll_interval_seconds:
+            return self.poll_interval_seconds
+        plan = self.usage_plan()[0]
+        return 60.0 if self.uses_sandbox and not plan.windowed else plan.poll_seconds
 
     def ledger(self) -> UsageLedger:
         """What this app spent of its plan, shared by every process (usage.py)."""
@@ -175,7 +181,8 @@ class VismaResource(dg.ConfigurableResource):
         )
         pacer = Pacer(state_path=state / "pace")
         return VismaClient(
-            api_url, auth, tenant_id=self.tenant_id if legacy else None, pacer=pacer, usage=ledger, slots=slots,
+            api_url, auth, tenant_id=self.tenant_id if legacy else None, pacer=pacer,
+            usage=ledger, slots=slots,
         )  # fmt: skip
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from p2p_assets import settings
-from p2p_assets.lib import clock as clocks
 from p2p_assets.defs.visma.assets import (
     SUBSCRIPTIONS,
     asset_key,
@@ -25,6 +24,7 @@ from p2p_assets.defs.visma.assets import (
     partitions_for,
 )
 from p2p_assets.defs.visma.resources import VismaResource
+from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.visma.business_types import business_type
 from p2p_assets.lib.visma.discovery import Listing, list_available
 from p2p_assets.lib.visma.landing import catalogue, catalogued, settled, upload_order
@@ -115,7 +115,8 @@ def _visma_files_sensor() -> dg.SensorDefinition:
         "pages, oldest first), registers each as a partition and requests one run per file "
         "(for full-snapshot types only the newest). It polls as the plan allows (VISMA_PLAN): "
         "on the weekly and daily plans only inside VISMA_WINDOW, at its opening and then every "
-        "VISMA_POLL_INTERVAL_SECONDS (default 30 min); on the continuous plan every 5 minutes. "
+        "VISMA_POLL_INTERVAL_SECONDS (default 30 min); on the continuous plan every 15 minutes "
+        "(every minute with the sandbox). One call lists every subscribed type. "
         "Every other tick makes no call at all and says when the next poll is due. The run key "
         "is the file id (with the window's date on the windowed plans: one attempt per window), "
         "so a re-evaluated tick never loads a file twice. A business type the app may not read "

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import httpx
 
-from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout
+from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout, network_transport
 
 POLICY = RetryPolicy(max_attempts=4, retry_statuses=frozenset({429}))
 
@@ -68,7 +68,7 @@ class BossInsightsClient:
             auth=httpx.BasicAuth(username, password),
             headers=headers,
             timeout=make_timeout(),
-            transport=RetryingTransport(transport or httpx.HTTPTransport(), POLICY),
+            transport=RetryingTransport(transport or network_transport(), POLICY),
         )
 
     def __enter__(self) -> Self:

@@ -7,9 +7,10 @@
   `Cache-Control: no-cache`; API requests then carry `x-raet-tenant-id` (the client sets it).
 
 Successful authentication calls are a *monthly* quota (7, 40 or 400 by plan; counted and enforced
-by the `UsageLedger`, usage.py, when one is given), so the token is cached in a file shared by every process on the machine, keyed by token URL, client id and tenant,
-and reused until shortly before it expires. While one process fetches a token it holds a file
-lock, so processes starting together make one token call and the others read its result.
+by the `UsageLedger`, usage.py, when one is given), so the token is cached in a file shared by
+every process on the machine, keyed by token URL, client id and tenant, and reused until shortly
+before it expires. While one process fetches a token it holds a file lock, so processes starting
+together make one token call and the others read its result.
 
 Habit 4 says the auth flow does no I/O besides the requests it yields. The token-cache file is
 the one deliberate exception: the quota cannot be protected any other way, and the file lock must

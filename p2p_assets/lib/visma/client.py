@@ -22,7 +22,7 @@ import httpx
 
 from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.files import partial_path
-from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout
+from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout, network_transport
 from p2p_assets.lib.visma.download import finish, parse_content_range, safe_file_name
 from p2p_assets.lib.visma.errors import (
     VismaDownloadError,
@@ -35,7 +35,6 @@ from p2p_assets.lib.visma.errors import (
 )
 from p2p_assets.lib.visma.models import Page, VismaFile
 from p2p_assets.lib.visma.pacing import Pacer, PacingTransport
-from p2p_assets.lib.visma.usage import ConcurrencySlots, UsageLedger, UsageTransport
 from p2p_assets.lib.visma.upload import (
     MAX_CHUNK,
     MULTIPART_LIMIT,
@@ -44,6 +43,7 @@ from p2p_assets.lib.visma.upload import (
     read_chunks,
     validate_file_name,
 )
+from p2p_assets.lib.visma.usage import ConcurrencySlots, UsageLedger, UsageTransport
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class VismaClient:
         self._rng = rng if rng is not None else random.Random()
         self._download_attempts = max(1, download_attempts)
         network = UsageTransport(
-            transport if transport is not None else httpx.HTTPTransport(), self.base_url, usage,
+            transport if transport is not None else network_transport(), self.base_url, usage,
             slots,
         )  # fmt: skip
         pacing = PacingTransport(network, pacer or Pacer(sleep=self._sleep), sleep=self._sleep)
@@ -210,7 +210,7 @@ class VismaClient:
     def _fetch_whole(
         self, path: str, params: Mapping[str, str], partial: Path, file: VismaFile
     ) -> int:
-        """GET the whole file into `partial`; its announced size (Content-Length, else the list's)."""
+        """GET the whole file into `partial`; its size as announced (Content-Length, or listed)."""
         headers = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
         request = self._http.build_request("GET", path, params=params, headers=headers)
         response = self._http.send(request, stream=True)

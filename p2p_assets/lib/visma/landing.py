@@ -131,7 +131,9 @@ def land_file(
 
 
 def gone_message(file: VismaFile, answer: str | None = None) -> str:
-    uploaded = f"uploaded {file.upload_date:%Y-%m-%d}" if file.upload_date else "upload date unknown"
+    uploaded = (
+        f"uploaded {file.upload_date:%Y-%m-%d}" if file.upload_date else "upload date unknown"
+    )
     message = (
         f"Visma no longer holds the content of {file.file_name} ({file.file_id}, {uploaded}): "
         "Visma deletes a file's content one month after delivery"
@@ -140,7 +142,8 @@ def gone_message(file: VismaFile, answer: str | None = None) -> str:
         message += f" ({answer})"
     return message + (
         ". It is not asked for again. If a later file of its business type waits for it, and "
-        f"its content is lost for good, let them load without it: p2p-assets visma skip {file.file_id}"
+        "its content is lost for good, let them load without it: "
+        f"p2p-assets visma skip {file.file_id}"
     )
 
 

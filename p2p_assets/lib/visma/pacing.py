@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from p2p_assets.lib import clock as clocks
-from p2p_assets.lib.http import parse_retry_after, redact_url
+from p2p_assets.lib.http import network_transport, parse_retry_after, redact_url
 from p2p_assets.lib.locks import ensure_private_dir, file_lock
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class PacingTransport(httpx.BaseTransport):
         max_throttled: int = 10,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self._transport = transport if transport is not None else httpx.HTTPTransport()
+        self._transport = transport if transport is not None else network_transport()
         self.pacer = pacer if pacer is not None else Pacer()
         self.throttle_sleep = throttle_sleep
         self.throttle_step = throttle_step

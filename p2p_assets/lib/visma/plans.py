@@ -37,9 +37,10 @@ class Plan:
     calls_per_window: int | None = None
     window_days_per_month: int | None = None
     calls_per_day: int | None = None
-    poll_seconds: float = 300.0
-    """How often the sensor lists files by default: every 30 minutes inside a window (four
-    listings a window), every 5 minutes on the continuous plan (288 a day of its 6000 calls)."""
+    poll_seconds: float = 900.0
+    """How often the sensor lists files by default (one call lists every subscribed type): every
+    30 minutes inside a window (four listings of its 1000 calls), every 15 minutes on the
+    continuous plan (96 a day of its 6000 calls), as often as Basware is polled."""
 
     def describe(self) -> str:
         if self.windowed:
@@ -58,7 +59,7 @@ class Plan:
 PLANS = {
     "weekly": Plan("weekly", 7, 1, True, 1000, 7, poll_seconds=1800.0),
     "daily": Plan("daily", 40, 1, True, 1000, 40, poll_seconds=1800.0),
-    "continuous": Plan("continuous", 400, 3, False, calls_per_day=6000, poll_seconds=300.0),
+    "continuous": Plan("continuous", 400, 3, False, calls_per_day=6000, poll_seconds=900.0),
 }
 WINDOW_HOURS = 2
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -149,7 +150,9 @@ def local_zone() -> tzinfo:
 def parse_window(text: str, plan: Plan, *, variable: str = "VISMA_WINDOW") -> Window:
     """`[days ]HH:MM-HH:MM[ zone]`, at most two hours long (the plan's window)."""
     parts = text.split()
-    problem = f"{variable}={text!r}: expected e.g. '06:00-08:00' or 'Mon 06:00-08:00 Europe/Amsterdam'"
+    problem = (
+        f"{variable}={text!r}: expected e.g. '06:00-08:00' or 'Mon 06:00-08:00 Europe/Amsterdam'"
+    )
     span_at = next((i for i, p in enumerate(parts) if "-" in p and ":" in p), None)
     if span_at is None or span_at > 1 or len(parts) > span_at + 2:
         raise WindowError(problem)

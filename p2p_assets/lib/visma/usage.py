@@ -144,9 +144,10 @@ class UsageLedger:
         days_left = (plan.window_days_per_month or 0) - len(
             entry.get("window_days", {}).get(_month(now), [])
         )
-        if plan.auth_calls_per_month - used <= min(ahead, max(0, days_left)):
+        left = plan.auth_calls_per_month - used
+        if left <= min(ahead, max(0, days_left)):
             return (
-                f"this window already had its token, and the month's {plan.auth_calls_per_month - used}"
+                f"this window already had its token, and the month's {left}"
                 f" remaining authentication calls are needed for its {ahead} remaining windows "
                 f"({plan.describe()})"
             )

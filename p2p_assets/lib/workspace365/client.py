@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout
+from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout, network_transport
 from p2p_assets.lib.workspace365.errors import (
     Workspace365AuthError,
     Workspace365ConfigError,
@@ -67,7 +67,7 @@ class Workspace365Client:
             auth=Workspace365Auth(token),
             headers=headers,
             timeout=timeout or make_timeout(),
-            transport=RetryingTransport(transport or httpx.HTTPTransport(), POLICY),
+            transport=RetryingTransport(transport or network_transport(), POLICY),
             follow_redirects=False,
         )
 

@@ -14,8 +14,8 @@ CLOCK = OffsetClock()
 
 
 def _evaluate(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
-    """One tick, a poll interval (5 minutes on the sandbox's continuous plan) after the last."""
-    CLOCK.advance(300)
+    """One tick, a poll interval (a minute on the sandbox's continuous plan) after the last."""
+    CLOCK.advance(60)
     sensor = defs.resolve_sensor_def("visma_files_sensor")
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"visma": visma_resource_from_env()}

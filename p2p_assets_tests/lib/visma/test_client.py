@@ -105,7 +105,9 @@ def test_a_small_file_costs_one_plain_get(tmp_path: Path) -> None:
     fake = FakeVisma()
     server.install(fake)
     with make_client(fake) as client:
-        path, size, _ = client.download(VismaFile.from_api(item(1, fileSize=len(content))), tmp_path)
+        path, size, _ = client.download(
+            VismaFile.from_api(item(1, fileSize=len(content))), tmp_path
+        )
     assert path.read_bytes() == content and size == len(content)
     calls = [(r.method, r.headers.get("Range")) for r in fake.api_requests()]
     assert calls == [("GET", None)]

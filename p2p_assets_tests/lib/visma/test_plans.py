@@ -31,7 +31,13 @@ def test_windows_parse_with_days_and_zone_and_refuse_what_visma_would_not_allow(
     assert window.describe() == "Mon,Thu 06:00-08:00 Europe/Amsterdam"
     assert parse_window("06:00-08:00 UTC", WEEKLY).days == {0}  # weekly: Mondays by default
     assert parse_window("06:00-08:00 UTC", DAILY).days == set(range(7))
-    for bad in ("06:00-09:00 UTC", "6-8", "Xyz 06:00-08:00", "06:00-08:00 Mars/Base", "08:00-08:00"):
+    for bad in (
+        "06:00-09:00 UTC",
+        "6-8",
+        "Xyz 06:00-08:00",
+        "06:00-08:00 Mars/Base",
+        "08:00-08:00",
+    ):
         with pytest.raises(WindowError, match="VISMA_WINDOW"):
             parse_window(bad, DAILY)
 
@@ -121,7 +127,10 @@ def test_the_client_never_sends_a_call_the_ledger_refuses(tmp_path: Path) -> Non
     ledger = UsageLedger(tmp_path / "usage.json", DAILY, window)
     with clocks.using(MovableClock(at("2026-12-01T09:00:00"))):
         client = make_client(fake, make_auth(usage=ledger), usage=ledger)
-        with client, pytest.raises(VismaQuotaError, match="outside the call window 06:00-08:00 UTC"):
+        with (
+            client,
+            pytest.raises(VismaQuotaError, match="outside the call window 06:00-08:00 UTC"),
+        ):
             client.heartbeat()
     assert fake.api_requests() == [] and fake.token_requests == 0
 
