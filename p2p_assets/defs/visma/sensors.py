@@ -93,12 +93,15 @@ def plan_listing(
     for files in listing.files.values():
         for file in files:
             catalogue(root, file)
-    seen = {t: catalogued(root, t) for t in listing.files}
+    # What was catalogued before matters to types with files listed now (and to retries): a
+    # poll that lists nothing new reads nothing of the landing folder, however large it grows.
+    types = [t for t, files in listing.files.items() if files or retry_unloaded]
+    seen = {t: catalogued(root, t) for t in types}
     return plan_files(
         listing,
-        {t: instance.get_dynamic_partitions(partitions_for(t).name or "") for t in listing.files},
+        {t: instance.get_dynamic_partitions(partitions_for(t).name or "") for t in types},
         seen,
-        {t: instance.get_materialized_partitions(asset_key(t)) for t in listing.files}
+        {t: instance.get_materialized_partitions(asset_key(t)) for t in types}
         if retry_unloaded
         else None,
         {t: [f.file_id for f in files if settled(root, t, f.file_id)] for t, files in seen.items()},
