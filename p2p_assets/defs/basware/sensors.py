@@ -16,7 +16,7 @@ from p2p_assets import settings
 from p2p_assets.defs.basware.assets import basware_extract_job, basware_extract_partitions
 from p2p_assets.defs.basware.resources import BaswareResource
 from p2p_assets.lib.basware import Extract, ExtractListing
-from p2p_assets.live import Mode, NotConfiguredError, mode_from_env
+from p2p_assets.live import ConfigurationError, Mode, NotConfiguredError, mode_from_env
 
 WAITING = "WaitingForExport"
 POLL_VARIABLE = "BASWARE_POLL_INTERVAL_SECONDS"
@@ -103,12 +103,25 @@ def basware_extracts_sensor(
     )
 
 
+def _configured() -> bool:
+    """Whether Basware runs here at all (live or sandbox); a configuration error counts as
+    configured, so its runs fail with the message instead of staying silent."""
+    try:
+        return mode_from_env("basware") is not Mode.OFF
+    except ConfigurationError:
+        return True
+
+
 basware_automation_sensor = dg.AutomationConditionSensorDefinition(
     "basware_automation_sensor",
     target=dg.AssetSelection.assets(["basware", "table_definition"]),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    # Not configured (another vendor is live, Basware is not): no run that could only fail.
+    default_status=dg.DefaultSensorStatus.RUNNING
+    if _configured()
+    else dg.DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=60,
     description="Evaluates the Basware table definition's automation condition: materialised "
     "once when missing, then daily at 05:00 UTC (Basware announces new tables and columns "
-    "there first). Stop this sensor to stop that refresh.",
+    "there first). Stop this sensor to stop that refresh; it starts stopped when Basware is "
+    "not configured.",
 )
