@@ -114,3 +114,17 @@ def test_an_incomplete_visma_configuration_is_refused_by_name(product) -> None:
     assert result.returncode == 2, output(result)
     assert "VISMA_TENANT_ID" in result.stderr
     assert not any(k.startswith("VISMA_") for k in os.environ)  # nothing leaked into the tests
+
+
+def test_the_legacy_flow_without_a_tenant_id_works_for_a_single_tenant_app(serve, product) -> None:
+    # The guide: x-raet-tenant-id is not mandatory for an app authorised for one tenant.
+    served = serve("visma", **SMALL)
+    user = product(
+        VISMA_API_URL=f"{served.url}/mft/v1.0",
+        VISMA_TOKEN_URL=f"{served.url}/authentication/token",
+        VISMA_CLIENT_ID=VISMA_CREDENTIALS["VISMA_CLIENT_ID"],
+        VISMA_CLIENT_SECRET=VISMA_CREDENTIALS["VISMA_CLIENT_SECRET"],
+    )
+    result = user.sync("visma")
+    assert result.returncode == 0, output(result)
+    assert_truth(user, served)
