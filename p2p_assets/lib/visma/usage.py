@@ -289,11 +289,11 @@ class UsageTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not self._is_api_call(request.url):
             return self._transport.handle_request(request)
-        if self.ledger is not None:
-            self.ledger.spend_call()
         if self.slots is None:
+            if self.ledger is not None:
+                self.ledger.spend_call()
             return self._transport.handle_request(request)
-        fd = self.slots.acquire()
+        fd = self.slots.acquire()  # first the slot, so a call that waits too long is not counted
         released = False
 
         def release() -> None:
@@ -303,10 +303,15 @@ class UsageTransport(httpx.BaseTransport):
                 ConcurrencySlots.release(fd)
 
         try:
+            if self.ledger is not None:
+                self.ledger.spend_call()
             response = self._transport.handle_request(request)
         except BaseException:
             release()
             raise
+        if response.is_closed:  # the body is in memory already (a transport that reads it)
+            release()
+            return response
         assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = _ReleasingStream(response.stream, release)
         return response

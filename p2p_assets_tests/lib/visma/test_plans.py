@@ -14,7 +14,12 @@ import pytest
 from p2p_assets.lib import clock as clocks
 from p2p_assets.lib.visma import VismaQuotaError
 from p2p_assets.lib.visma.plans import PLANS, WindowError, parse_window, poll_due
-from p2p_assets.lib.visma.usage import ConcurrencySlots, UsageLedger, VismaConcurrencyError
+from p2p_assets.lib.visma.usage import (
+    ConcurrencySlots,
+    UsageLedger,
+    UsageTransport,
+    VismaConcurrencyError,
+)
 from p2p_assets_tests.clocks import MovableClock
 from p2p_assets_tests.lib.visma.fakes import FakeVisma, make_auth, make_client
 
@@ -155,3 +160,25 @@ def test_concurrency_slots_are_shared_by_processes_and_freed_by_a_dead_one(tmp_p
     holder.join()
     fd = ConcurrencySlots(tmp_path, 1, wait_seconds=5).acquire()
     ConcurrencySlots.release(fd)
+
+
+def test_a_streamed_answer_holds_its_slot_until_its_body_is_closed(tmp_path: Path) -> None:
+    api = "https://fileapi.visma.test/v1.0"
+    # A body that arrives as it is read, as from the network (not one already in memory).
+    network = httpx.MockTransport(
+        lambda _: httpx.Response(200, stream=httpx.ByteStream(b"x" * 1000))
+    )
+    slots = ConcurrencySlots(tmp_path / "slots", 1, wait_seconds=0.2)
+    ledger = UsageLedger(tmp_path / "usage.json", CONTINUOUS, None)
+    with httpx.Client(transport=UsageTransport(network, api, ledger, slots)) as http:
+        with http.stream("GET", f"{api}/files/a") as download:
+            with pytest.raises(VismaConcurrencyError):
+                slots.acquire()  # the download still holds the plan's only slot
+            assert download.read() == b"x" * 1000
+        ConcurrencySlots.release(slots.acquire())  # closed: free again
+        http.get("https://connect.visma.test/connect/token")  # not an API call: not counted
+        memory = httpx.MockTransport(lambda _: httpx.Response(200, content=b"read already"))
+        with httpx.Client(transport=UsageTransport(memory, api, ledger, slots)) as other:
+            assert other.get(f"{api}/heartbeat").content == b"read already"
+        ConcurrencySlots.release(slots.acquire())  # an answer read in memory frees its slot
+    assert ledger.usage()["calls_today"] == 2
