@@ -20,7 +20,9 @@ from pydantic import Field
 
 from p2p_assets import settings
 from p2p_assets.defs.env import env_var
+from p2p_assets.lib.tokens import cache_key
 from p2p_assets.lib.visma import (
+    CONNECT_TOKEN_URL,
     CURRENT_URL,
     LEGACY_TOKEN_URL,
     Pacer,
@@ -130,10 +132,16 @@ class VismaResource(dg.ConfigurableResource):
         return 60.0 if self.uses_sandbox and not plan.windowed else plan.poll_seconds
 
     def ledger(self) -> UsageLedger:
-        """What this app spent of its plan, shared by every process (usage.py)."""
+        """What this app spent of its plan, shared by every process (usage.py); per app (token
+        issuer, client and tenant), as Visma counts."""
         plan, window = self.usage_plan()
-        name = "sandbox-usage.json" if self.uses_sandbox else "usage.json"
-        return UsageLedger(settings.data_dir() / "visma" / name, plan, window)
+        if self.uses_sandbox:
+            path, app = settings.data_dir() / "visma" / "sandbox-usage.json", "sandbox"
+        else:
+            issuer = self.token_url or CONNECT_TOKEN_URL
+            path = settings.data_dir() / "visma" / "usage.json"
+            app = cache_key(issuer, self.client_id, self.tenant_id)
+        return UsageLedger(path, plan, window, app=app)
 
     def get_client(self, *, slot_wait_seconds: float = 300.0) -> VismaClient:
         """A plain client; use it as a context manager (one HTTP connection pool per run).
