@@ -12,6 +12,7 @@ call per 0.6 s.
 
 import os
 import threading
+from datetime import UTC
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -48,7 +49,7 @@ ENV = {
     "tenant_id": "VISMA_TENANT_ID",
 }
 """Resource field -> the environment variable it comes from."""
-SANDBOX_WINDOW = "06:00-08:00 UTC"  # the sandbox's own default window on its windowed plans
+SANDBOX_WINDOW = "06:00-08:00"  # the sandbox's own default window on its windowed plans
 
 _sandbox_lock = threading.Lock()
 _sandbox_urls: dict[str, "tuple[str, VismaSandboxConfig]"] = {}
@@ -109,14 +110,14 @@ class VismaResource(dg.ConfigurableResource):
     def usage_plan(self) -> tuple[Plan, Window | None]:
         """The plan the API we talk to enforces and its call window (the sandbox's own when
         serving the sandbox); raises `VismaConfigError` for a bad VISMA_PLAN or VISMA_WINDOW."""
-        if self.uses_sandbox:
+        if self.uses_sandbox:  # the sandbox reads a window without a zone as UTC
             config = sandbox_url()[1]
-            name, text = config.plan, getattr(config, "window", None) or SANDBOX_WINDOW
+            name, text, zone = config.plan, config.window or SANDBOX_WINDOW, UTC
         else:
-            name, text = self.plan, self.window
+            name, text, zone = self.plan, self.window, None
         try:
             plan = plan_named(name)
-            window = parse_window(text, plan) if plan.windowed and text else None
+            window = parse_window(text, plan, default_zone=zone) if plan.windowed and text else None
         except ValueError as exc:
             raise VismaConfigError(str(exc)) from None
         if plan.windowed and window is None:

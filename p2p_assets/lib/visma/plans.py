@@ -147,8 +147,11 @@ def local_zone() -> tzinfo:
         return UTC
 
 
-def parse_window(text: str, plan: Plan, *, variable: str = "VISMA_WINDOW") -> Window:
-    """`[days ]HH:MM-HH:MM[ zone]`, at most two hours long (the plan's window)."""
+def parse_window(
+    text: str, plan: Plan, *, variable: str = "VISMA_WINDOW", default_zone: tzinfo | None = None
+) -> Window:
+    """`[days ]HH:MM-HH:MM[ zone]`, at most two hours long (the plan's window); without a zone,
+    `default_zone` (default: the machine's local time)."""
     parts = text.split()
     problem = (
         f"{variable}={text!r}: expected e.g. '06:00-08:00' or 'Mon 06:00-08:00 Europe/Amsterdam'"
@@ -168,7 +171,7 @@ def parse_window(text: str, plan: Plan, *, variable: str = "VISMA_WINDOW") -> Wi
         end = clock_time.fromisoformat(end_text)
     except ValueError:
         raise WindowError(problem) from None
-    zone = local_zone()
+    zone = default_zone or local_zone()
     if len(parts) == span_at + 2:
         try:
             zone = ZoneInfo(parts[-1])
