@@ -47,6 +47,7 @@ def test_token_request_is_the_documented_form() -> None:
         "client_secret": [CLIENT_SECRET],
         "tenant_id": [TENANT],
     }
+    assert token_request.headers["Cache-Control"] == "no-cache"  # as Visma's own scripts send it
     assert fake.api_auth == ["Bearer tok-1", "Bearer tok-1"]
 
 
