@@ -211,8 +211,12 @@ class VismaSyncReport:
                 f"  business type {type_id}: {count} older snapshot(s) left unloaded "
                 "(only the newest snapshot is current)"
             )
+        by_error: dict[str, list[int]] = {}  # one listing call serves every type: say it once
         for type_id, error in sorted(self.listing_errors.items()):
-            lines.append(f"  FAILED listing business type {type_id}: {error}")
+            by_error.setdefault(error, []).append(type_id)
+        for error, types in by_error.items():
+            label = "business type" if len(types) == 1 else "business types"
+            lines.append(f"  FAILED listing {label} {', '.join(map(str, types))}: {error}")
         for message in self.refused:
             lines.append(f"  REFUSED {message}")
         for o in failed:

@@ -47,6 +47,11 @@ def serve_sandbox(vendor: str, host: str, port: int | None) -> int:
     return 0
 
 
+def _zoned(window: str) -> bool:
+    """Whether a window names its zone (the sandbox reads one without as UTC)."""
+    return not window.split()[-1][:1].isdigit()
+
+
 def serve_visma_sandbox(host: str, port: int) -> int:
     from p2p_assets.sandbox.visma import VismaSandbox
     from p2p_assets.sandbox.visma.env import SANDBOX_CREDENTIALS, config_from_env
@@ -54,6 +59,12 @@ def serve_visma_sandbox(host: str, port: int) -> int:
     state_dir = settings.sandbox_dir("visma")
     state_dir.mkdir(parents=True, exist_ok=True)
     sandbox = VismaSandbox(config_from_env(), state_dir)
+
+    config = sandbox.config
+    plan = f"  export VISMA_PLAN={config.plan}\n"
+    if config.usage.windowed:  # the product must know the window it may call in
+        window = config.window or "06:00-08:00"
+        plan += f"  export VISMA_WINDOW='{window if _zoned(window) else window + ' UTC'}'\n"
 
     def ready(url: str) -> None:
         print(
@@ -63,6 +74,7 @@ def serve_visma_sandbox(host: str, port: int) -> int:
             f"  export VISMA_CLIENT_ID={SANDBOX_CREDENTIALS['client_id']}\n"
             f"  export VISMA_CLIENT_SECRET={SANDBOX_CREDENTIALS['client_secret']}\n"
             f"  export VISMA_TENANT_ID={SANDBOX_CREDENTIALS['tenant_id']}\n"
+            f"{plan}"
             f"  (sandbox credentials, not secrets; Ctrl-C stops it)",
             flush=True,
         )

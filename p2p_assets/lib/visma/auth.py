@@ -200,7 +200,10 @@ class VismaTokenAuth(httpx.Auth):
                 endpoint,
                 error_detail(response.content, secret=self._secret),
                 attempts=response.extensions.get("retry_attempts"),
-                hint="Check the Visma client id, secret and tenant id",
+                hint="The plan's quota or call window refused the token: is VISMA_PLAN the "
+                "subscription's plan and VISMA_WINDOW its window?"
+                if response.status_code == 429
+                else "Check the Visma client id, secret and tenant id",
             )
         try:
             data: Any = response.json()

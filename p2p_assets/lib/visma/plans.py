@@ -63,6 +63,7 @@ PLANS = {
 }
 WINDOW_HOURS = 2
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def plan_named(name: str) -> Plan:
@@ -161,10 +162,7 @@ def parse_window(
         raise WindowError(problem)
     days: frozenset[int] | None = None
     if span_at == 1:
-        try:
-            days = frozenset(DAYS.index(d.strip().lower()[:3]) for d in parts[0].split(","))
-        except ValueError:
-            raise WindowError(f"{problem} (days are Mon, Tue, ... Sun)") from None
+        days = _days(parts[0], problem)
     try:
         start_text, end_text = parts[span_at].split("-")
         start = clock_time.fromisoformat(start_text)
@@ -185,6 +183,26 @@ def parse_window(
     return window
 
 
+_DAY_NAMES = {
+    name: index
+    for index, (short, full) in enumerate(zip(DAYS, FULL_DAYS, strict=True))
+    for name in (short, full)
+}
+
+
+def _days(text: str, problem: str) -> frozenset[int]:
+    """`Mon,Thu` or `Mon-Fri` (names or three-letter abbreviations, any case); anything else is
+    refused, never guessed at."""
+    days: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().lower().partition("-")
+        if first not in _DAY_NAMES or (dash and last not in _DAY_NAMES):
+            raise WindowError(f"{problem} (days are Mon, Tue, ... Sun, e.g. Mon,Thu or Mon-Fri)")
+        start, end = _DAY_NAMES[first], _DAY_NAMES[last] if dash else _DAY_NAMES[first]
+        days.update((start + i) % 7 for i in range((end - start) % 7 + 1))
+    return frozenset(days)
+
+
 @dataclass(frozen=True)
 class PollDecision:
     due: bool
@@ -198,7 +216,7 @@ def poll_due(
     tick, then every `interval`), on the continuous plan every `interval`."""
 
     def at(moment: datetime) -> str:
-        return f"{moment:%a %Y-%m-%d %H:%M} ({window.describe() if window else 'UTC'})"
+        return f"{moment:%a %Y-%m-%d %H:%M %Z}"
 
     if plan.windowed:
         if window is None:

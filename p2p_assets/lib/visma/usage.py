@@ -109,7 +109,7 @@ class UsageLedger:
                 opens = self.window.next_opening(now)
                 return (
                     f"outside the call window {self.window.describe()} of {plan.describe()}; "
-                    f"the next window opens {opens:%a %Y-%m-%d %H:%M}"
+                    f"the next window opens {opens:%a %Y-%m-%d %H:%M %Z}"
                 )
             if self._count(entry, "calls_window", window) >= (plan.calls_per_window or 0):
                 return f"this window's {plan.calls_per_window} calls are used ({plan.describe()})"

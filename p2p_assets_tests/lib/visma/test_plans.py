@@ -36,7 +36,11 @@ def test_windows_parse_with_days_and_zone_and_refuse_what_visma_would_not_allow(
     assert window.describe() == "Mon,Thu 06:00-08:00 Europe/Amsterdam"
     assert parse_window("06:00-08:00 UTC", WEEKLY).days == {0}  # weekly: Mondays by default
     assert parse_window("06:00-08:00 UTC", DAILY).days == set(range(7))
+    assert parse_window("Mon-Fri 15:00-17:00 UTC", DAILY).days == {0, 1, 2, 3, 4}
+    assert parse_window("saturday-Mon 15:00-17:00 UTC", DAILY).days == {5, 6, 0}
     for bad in (
+        "Monxyz 06:00-08:00 UTC",
+        "Mon-Fry 06:00-08:00 UTC",
         "06:00-09:00 UTC",
         "6-8",
         "Xyz 06:00-08:00",
