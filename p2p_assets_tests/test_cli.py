@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from p2p_assets.sandbox.basware import BaswareSandbox
-from p2p_assets.sandbox.basware.env import config_from_env
+from p2p_assets_tests.recovery_helpers import sandbox_for
 
 
 @pytest.fixture
@@ -36,17 +35,6 @@ def _sync(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _sandbox(env: dict[str, str]) -> BaswareSandbox:
-    # The same state directory the CLI's in-process sandbox serves from.
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return BaswareSandbox(config_from_env(), Path(env["P2P_DATA_DIR"]) / "sandbox" / "basware")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def test_sync_loads_everything_then_nothing_and_fails_loudly_on_a_corrupt_file(cli_env):
     first = _sync(cli_env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -68,7 +56,7 @@ def test_sync_loads_everything_then_nothing_and_fails_loudly_on_a_corrupt_file(c
     assert "0 extract(s) waiting for export" in second.stdout
     assert "0 file(s) downloaded" in second.stdout
 
-    sandbox = _sandbox(cli_env)
+    sandbox = sandbox_for(cli_env)
     sandbox.publish_delta()
     index = sandbox.published_deltas()
     victim = next(f["fileName"] for f in sandbox.files(index) if f["tableName"] == "IA_INVOICE")

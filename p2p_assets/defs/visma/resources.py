@@ -150,8 +150,8 @@ class VismaResource(dg.ConfigurableResource):
         Every call is admitted by the plan's ledger and concurrency slots first (usage.py);
         `slot_wait_seconds` is how long a call waits for a free slot (sensor ticks wait less).
         """
-        plan, _ = self.usage_plan()
         ledger = self.ledger()
+        plan = ledger.plan
         state = settings.data_dir() / "visma"
         prefix = "sandbox-" if self.uses_sandbox else ""
         slots = ConcurrencySlots(

@@ -132,13 +132,14 @@ def _visma_files_sensor() -> dg.SensorDefinition:
             visma.mode  # noqa: B018 - raises when Visma is not configured
         except NotConfiguredError as exc:
             return dg.SkipReason(str(exc))
-        plan, window = visma.usage_plan()
+        ledger = visma.ledger()
+        plan, window = ledger.plan, ledger.window
         now = clocks.current().time()
         previous = _read_cursor(context.cursor)
         decision = poll_due(plan, window, previous.get("last_poll"), now, visma.poll_seconds())
         if not decision.due:
             return dg.SkipReason(f"Visma: no call now: {decision.reason}")
-        refusal = visma.ledger().call_refusal(now)
+        refusal = ledger.call_refusal(now)
         if refusal:
             return dg.SkipReason(f"Visma: no call now: {refusal}")
         with visma.get_client(slot_wait_seconds=SENSOR_SLOT_WAIT) as client:
