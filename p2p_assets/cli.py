@@ -9,6 +9,7 @@ p2p-assets webhooks serve            receive vendor webhooks (Basic auth) into d
 p2p-assets basware redownload ID F   spend the last download of a file (a person's decision)
 p2p-assets warehouse sources|adopt   where each vendor's data in the warehouse came from
 p2p-assets visma skip FILE_ID        let later files load without one whose content Visma deleted
+p2p-assets sql ["select ..."]        query the warehouse read-only (no query: a prompt)
 """
 
 import argparse
@@ -220,12 +221,36 @@ def main(argv: list[str] | None = None) -> int:
         "adopt", help="record the configured source as that of the vendor's existing data"
     )
     adopt_parser.add_argument("vendor", choices=tuple(live.VENDORS))
+    sql_parser = commands.add_parser(
+        "sql",
+        help="query the warehouse read-only; without a query, an interactive prompt",
+        description="Run a read-only query on the published warehouse, P2P_WAREHOUSE (default "
+        "warehouse.duckdb in P2P_DATA_DIR, data/), and print the result; without a query, open a "
+        "prompt (p2p>) where a statement ends with ';' or an empty line, .tables lists the "
+        "tables and .quit or Ctrl-D leaves. Every input opens a fresh read-only connection and "
+        "closes it, so each sees the newest published snapshot (SET and temporary tables last "
+        "only for the statements sent together). Errors go to stderr, one line each, and exit 1; "
+        "at the prompt the error is printed and the prompt goes on.",
+    )
+    sql_parser.add_argument("query", nargs="?", help="SQL; several statements run in order")
+    sql_parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+    )
+    sql_parser.add_argument(
+        "--max-rows",
+        type=int,
+        metavar="N",
+        help="print at most N rows of a result, 0 for all (default: 40 for a table, all for csv "
+        "and json)",
+    )
     webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
     webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
     receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
     receive_parser.add_argument("--host", default="127.0.0.1")
     receive_parser.add_argument("--port", type=int, default=8780)
     args = parser.parse_args(argv)
+    if args.command == "sql" and (args.max_rows or 0) < 0:
+        parser.error("--max-rows must be 0 (all rows) or more")
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -235,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         return dev(args.port, args.no_sync)
     if args.command == "sync":
         return sync(args.vendors or list(VENDORS), args.verbose, explicit=bool(args.vendors))
+    if args.command == "sql":
+        from p2p_assets import querying
+
+        if args.query is None:
+            return querying.shell(args.format, args.max_rows)
+        return querying.query(args.query, args.format, args.max_rows)
     if args.command == "webhooks":
         from p2p_assets.serving import serve_webhooks
 
