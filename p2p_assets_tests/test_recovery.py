@@ -155,7 +155,7 @@ def test_kill_while_waiting_for_the_warehouse(env, instance, tmp_path):
         assert "P2P_WAREHOUSE_WAIT_SECONDS" in output
 
         sync = Sync(env)
-        step = "basware__table_definition"
+        step = "basware__table_definition.basware_table_definition_write"  # the DuckDB write
         run_id = wait_for(lambda: started_step(instance, DEFINITION_JOB, step), 60, "the wait")
         time.sleep(1)
         sync.kill()

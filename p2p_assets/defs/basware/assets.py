@@ -5,6 +5,7 @@ only then acknowledges the extract upstream. See README.md in this folder.
 """
 
 import json
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -101,7 +102,7 @@ def _extract_from_manifest(extract_id: str) -> Extract:
     return Extract.from_api(json.loads(manifest.read_text())["extract"])
 
 
-def _extract_id(context: dg.AssetExecutionContext) -> str:
+def _extract_id(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> str:
     """The partition key, refused unless it is a plain extract id (it names a directory)."""
     problem = extract_id_problem(context.partition_key)
     if problem:
@@ -236,34 +237,77 @@ def _table_metadata(load: TableLoad) -> dict[str, object]:
     }
 
 
-@dg.asset(
-    key=ACKNOWLEDGEMENT,
-    deps=[EXTRACTS],
-    partitions_def=basware_extract_partitions,
-    group_name="basware",
-    kinds={"basware"},
-    pool="duckdb",
-)
-def basware_extract_acknowledgement(
-    context: dg.AssetExecutionContext, basware: BaswareResource, warehouse: DuckDBWarehouse
-) -> dg.MaterializeResult:
-    """The extract acknowledged to Basware, which then stops listing it as waiting for export.
+@dataclass(frozen=True)
+class Committed:
+    """An extract whose tables are committed: safe to acknowledge."""
 
-    Runs only after the extract's tables are committed, and checks the warehouse once more before
-    telling Basware: an extract is never acknowledged before its data is safe.
-    """
+    extract_id: str
+    tables: dict[str, int]  # table -> records committed
+
+
+@dg.op(
+    name="basware_extract_committed",
+    ins={"after": dg.In(dg.Nothing)},  # basware/extracts
+    pool="duckdb",
+    description="Read the warehouse: the extract's tables are committed (or nothing goes on).",
+)
+def basware_extract_committed(
+    context: dg.OpExecutionContext, warehouse: DuckDBWarehouse
+) -> Committed:
     extract_id = _extract_id(context)
     with warehouse.connect(read_only=True) as con:
         committed = loaded_tables(con, extract_id)
     if not committed:
         raise dg.Failure(f"Basware extract {extract_id} is not committed; not acknowledging it")
+    return Committed(extract_id, committed)
+
+
+@dg.op(
+    name="basware_extract_acknowledge",
+    pool="basware_api",
+    description="Acknowledge the committed extract to Basware (the only Basware call).",
+)
+def basware_extract_acknowledge(basware: BaswareResource, committed: Committed) -> Committed:
     with basware.get_client() as client:
-        client.acknowledge(extract_id)
+        client.acknowledge(committed.extract_id)
+    return committed
+
+
+@dg.op(
+    name="basware_extract_mark_acknowledged",
+    pool="duckdb",
+    description="Record the acknowledgement in basware.extracts (acknowledged_at).",
+)
+def basware_extract_mark_acknowledged(
+    context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, acknowledged: Committed
+) -> None:
     with warehouse.connect() as con:
-        mark_acknowledged(con, extract_id)
-    return dg.MaterializeResult(
-        metadata={"tables_committed": len(committed), "records": sum(committed.values())}
+        mark_acknowledged(con, acknowledged.extract_id)
+    context.add_output_metadata(
+        {
+            "tables_committed": len(acknowledged.tables),
+            "records": sum(acknowledged.tables.values()),
+        }
     )
+
+
+@dg.graph_asset(
+    key=ACKNOWLEDGEMENT,
+    ins={"extracts": dg.AssetIn(EXTRACTS, dagster_type=dg.Nothing)},
+    partitions_def=basware_extract_partitions,
+    group_name="basware",
+    kinds={"basware"},
+)
+def basware_extract_acknowledgement(extracts):
+    """The extract acknowledged to Basware, which then stops listing it as waiting for export.
+
+    Runs only after the extract's tables are committed, and checks the warehouse once more before
+    telling Basware: an extract is never acknowledged before its data is safe. Three steps, so the
+    Basware call holds no warehouse slot: the check and the record in pool `duckdb`, the
+    acknowledgement alone in pool `basware_api`.
+    """
+    committed = basware_extract_committed(after=extracts)
+    return basware_extract_mark_acknowledged(basware_extract_acknowledge(committed))
 
 
 basware_extract_job = dg.define_asset_job(
