@@ -1,7 +1,21 @@
-"""What every write-back asset shows about `writeback.outbox`: its counts per status as
-materialisation metadata, and the asset check that fails when records were rejected."""
+"""What every write-back asset shares: its three steps, what it shows about `writeback.outbox`
+(counts per status as materialisation metadata), and the asset check that fails when records
+were rejected.
 
-from typing import Any
+A write-back asset is a graph of three ops, so the vendor calls never hold the warehouse's slot
+and every warehouse write is in pool `duckdb`:
+- plan (pool `duckdb`): run the query, plan the outbox, take the target's lease (`plan_outbox`);
+- send (the vendor's pool): the send journal and the vendor only, never DuckDB (`send_queue`); a
+  stop is returned, not raised, so that the record still runs;
+- record (pool `duckdb`): apply the journal to the outbox, give the lease back, and only then fail
+  the run when sending stopped (`record_sent`).
+"""
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
@@ -10,9 +24,100 @@ from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.warehouse import sources
 from p2p_assets.lib.warehouse.connection import table_columns, transaction
 from p2p_assets.lib.writeback import outbox
+from p2p_assets.lib.writeback.journal import Journal, LeaseHeldError, StalePlanError
 
 READS = ("basware",)
 """The vendors whose data the write-back targets send on."""
+Client = TypeVar("Client")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a plan step hands its send and record steps."""
+
+    run_id: str  # the run whose plan this is (a re-executed send reuses it)
+    queue: list[outbox.Outgoing]
+    metadata: dict[str, Any]  # shown on the materialisation with the outbox counts
+
+
+@dataclass(frozen=True)
+class Sent:
+    """How a send step ended: the records the vendor accepted, and why it stopped, if it did."""
+
+    accepted: int | None  # None when it stopped (the outbox counts tell)
+    stopped: str | None = None
+
+
+def _ended(instance: dg.DagsterInstance) -> Callable[[str], bool]:
+    def ended(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or run.is_finished
+
+    return ended
+
+
+def plan_outbox(
+    context: dg.OpExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    journal: Journal,
+    target: str,
+    source: sources.Source,
+    candidates: Sequence[outbox.Candidate],
+    *,
+    create_only: bool,
+) -> list[outbox.Outgoing]:
+    """The plan step's work in the warehouse: check the target, take its lease, plan; returns
+    the records to send."""
+    claim_target(con, source)
+    try:
+        journal.take_lease(target, context.run_id, ended=_ended(context.instance))
+    except LeaseHeldError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    outbox.plan(con, target, candidates, create_only=create_only, journal=journal)
+    return outbox.outgoing(con, target)
+
+
+def send_queue(
+    context: dg.OpExecutionContext,
+    journal: Journal,
+    target: str,
+    planned: Planned,
+    client: Callable[[], AbstractContextManager[Client]],
+    send: Callable[[Client, outbox.Outgoing], outbox.Outcome],
+) -> Sent:
+    """The send step's work: each queued record claimed in the journal, sent with `send`, its
+    outcome journalled. Whatever stops it is returned as `Sent.stopped`, never raised, so the
+    record step records what was sent before the run fails."""
+    try:
+        journal.keep_lease(target, context.run_id, planned.run_id, ended=_ended(context.instance))
+    except StalePlanError as exc:
+        return Sent(None, str(exc))
+    try:
+        with client() as opened:
+            return Sent(outbox.send_pending(journal, target, planned.queue, partial(send, opened)))
+    except outbox.StopSending as exc:
+        return Sent(None, str(exc))
+    except Exception as exc:  # recorded like a stop: the journal holds what was sent
+        context.log.exception(f"write-back to {target} stopped")
+        return Sent(None, f"write-back to {target} stopped: {type(exc).__name__}: {exc}")
+
+
+def record_sent(
+    context: dg.OpExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    journal: Journal,
+    target: str,
+    sent: Sent,
+) -> None:
+    """The record step's first work: the journal into the outbox, the lease given back, then
+    the run fails if sending stopped (after what was sent is recorded)."""
+    outbox.record_journal(con, journal)
+    journal.give_back_lease(target, context.run_id)
+    if sent.stopped:
+        raise dg.Failure(
+            description=sent.stopped,
+            metadata=outbox_metadata(con, target),
+        )
 
 
 def claim_target(con: duckdb.DuckDBPyConnection, source: sources.Source) -> None:

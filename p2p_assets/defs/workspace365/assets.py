@@ -5,7 +5,8 @@ each row with the field mapping below (validated before anything is sent), plans
 creates each pending record, claiming it in the send journal before the call. Workspace 365 is
 create-only and cannot look a record up: a record is never created twice, a changed one is
 reported (`changed_since_sent`), and one whose answer was lost is held as `uncertain` for a
-person.
+person. Three steps (see `defs/warehouse/writeback.py`): plan (pool `duckdb`), send (pool
+`workspace365_api`, the send journal and Workspace 365 only), record (pool `duckdb`).
 """
 
 from pathlib import Path
@@ -14,11 +15,16 @@ import dagster as dg
 
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.defs.warehouse.writeback import (
-    claim_target,
+    Planned,
+    Sent,
     outbox_metadata,
+    plan_outbox,
+    record_sent,
     rejections_check,
+    send_queue,
 )
 from p2p_assets.defs.workspace365.resources import Workspace365Resource
+from p2p_assets.lib.workspace365.client import Workspace365Client
 from p2p_assets.lib.workspace365.errors import (
     Workspace365Error,
     Workspace365RejectedError,
@@ -26,7 +32,6 @@ from p2p_assets.lib.workspace365.errors import (
 )
 from p2p_assets.lib.workspace365.fields import Field, FieldType, to_record
 from p2p_assets.lib.writeback import outbox
-from p2p_assets.lib.writeback.journal import Journal
 
 APP = "Invoice exceptions"
 TARGET = f"workspace365:{APP}"
@@ -46,75 +51,96 @@ FIELDS = (
 VOLATILE = ("Days overdue",)  # grows every day by itself: not a change of the exception
 
 
-@dg.asset(
+@dg.op(
+    name="workspace365_invoice_exceptions_plan",
+    ins={"after": dg.In(dg.Nothing)},  # the Basware tables the query reads
+    pool="duckdb",
+    description="Run the query, validate each record and plan the outbox (the warehouse only).",
+)
+def workspace365_invoice_exceptions_plan(
+    context: dg.OpExecutionContext,
+    workspace365: Workspace365Resource,
+    warehouse: DuckDBWarehouse,
+) -> Planned:
+    with warehouse.journal() as journal, warehouse.connect() as con:
+        rows = con.sql(QUERY.read_text()).to_arrow_table().to_pylist()
+        candidates = []
+        for row in rows:
+            record, errors = to_record(FIELDS, row)
+            candidates.append(
+                outbox.Candidate(
+                    str(row["record_key"]), record, outbox.payload_hash(record, VOLATILE), errors
+                )
+            )
+        queue = plan_outbox(
+            context, con, journal, TARGET, workspace365.source(), candidates, create_only=True
+        )
+    return Planned(context.run_id, queue, {"records_in_query": len(rows)})
+
+
+@dg.op(
+    name="workspace365_invoice_exceptions_send",
+    pool="workspace365_api",
+    description="Create each planned record in Workspace 365 (the send journal only, no DuckDB).",
+)
+def workspace365_invoice_exceptions_send(
+    context: dg.OpExecutionContext,
+    workspace365: Workspace365Resource,
+    warehouse: DuckDBWarehouse,
+    planned: Planned,
+) -> Sent:
+    with warehouse.journal() as journal:
+        sent = send_queue(context, journal, TARGET, planned, workspace365.get_client, _create)
+    if sent.accepted is not None:
+        context.log.info("Workspace 365: %d record(s) created", sent.accepted)
+    return sent
+
+
+def _create(client: Workspace365Client, item: outbox.Outgoing) -> outbox.Outcome:
+    try:
+        record_id = client.create_record(APP, item.payload)
+    except Workspace365RejectedError as exc:
+        return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
+    except Workspace365UncertainError as exc:
+        return outbox.Outcome("uncertain", error=str(exc))
+    except Workspace365Error as exc:
+        raise outbox.StopSending(f"Workspace 365 write-back stopped: {exc}") from exc
+    return outbox.Outcome("sent", remote_id=str(record_id))
+
+
+@dg.op(
+    name="workspace365_invoice_exceptions_record",
+    pool="duckdb",
+    description="Record what was sent in writeback.outbox; fail the run if sending stopped.",
+)
+def workspace365_invoice_exceptions_record(
+    context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, planned: Planned, sent: Sent
+) -> None:
+    with warehouse.journal() as journal, warehouse.connect() as con:
+        record_sent(context, con, journal, TARGET, sent)
+        metadata = outbox_metadata(con, TARGET)
+    context.add_output_metadata({**planned.metadata, "sent_now": sent.accepted, **metadata})
+
+
+@dg.graph_asset(
     key=dg.AssetKey(["workspace365", "invoice_exceptions"]),
-    deps=[dg.AssetKey(["basware", "ia_invoice"]), dg.AssetKey(["basware", "extracts"])],
+    ins={
+        "invoices": dg.AssetIn(dg.AssetKey(["basware", "ia_invoice"]), dagster_type=dg.Nothing),
+        "extracts": dg.AssetIn(dg.AssetKey(["basware", "extracts"]), dagster_type=dg.Nothing),
+    },
     group_name="writeback",
     kinds={"workspace365", "duckdb"},
-    pool="workspace365_api",
     description=f"Open Basware invoices that need attention (overdue, disputed, payment-blocked, "
     f"not matched to a PO), created as records of the Workspace 365 Business App '{APP}'. "
     "Only records new since the last materialisation are sent; every record's state is in "
     "`writeback.outbox` (target `workspace365:Invoice exceptions`). Query: "
-    "`p2p_assets/defs/workspace365/queries/invoice_exceptions.sql`.",
+    "`p2p_assets/defs/workspace365/queries/invoice_exceptions.sql`. Three steps: plan and record "
+    "in pool `duckdb`, the Workspace 365 calls alone in pool `workspace365_api`.",
 )
-def workspace365_invoice_exceptions(
-    context: dg.AssetExecutionContext,
-    workspace365: Workspace365Resource,
-    warehouse: DuckDBWarehouse,
-) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
-        rows = con.sql(QUERY.read_text()).to_arrow_table().to_pylist()
-    candidates = []
-    for row in rows:
-        record, errors = to_record(FIELDS, row)
-        candidates.append(
-            outbox.Candidate(
-                str(row["record_key"]), record, outbox.payload_hash(record, VOLATILE), errors
-            )
-        )
-    with warehouse.journal() as journal:
-        with warehouse.connect() as con:
-            claim_target(con, workspace365.source())
-            outbox.plan(con, TARGET, candidates, create_only=True, journal=journal)
-            queue = outbox.outgoing(con, TARGET)
-        try:
-            sent = _send(context, workspace365, journal, queue)
-        finally:  # even when the run stops: what was sent is recorded now
-            with warehouse.connect() as con:
-                outbox.record_journal(con, journal)
-    with warehouse.connect(read_only=True) as con:
-        metadata = outbox_metadata(con, TARGET)
-    return dg.MaterializeResult(
-        metadata={"records_in_query": len(rows), "sent_now": sent, **metadata}
-    )
-
-
-def _send(
-    context: dg.AssetExecutionContext,
-    workspace365: Workspace365Resource,
-    journal: Journal,
-    queue: list[outbox.Outgoing],
-) -> int:
-    with workspace365.get_client() as client:
-
-        def create(item: outbox.Outgoing) -> outbox.Outcome:
-            try:
-                record_id = client.create_record(APP, item.payload)
-            except Workspace365RejectedError as exc:
-                return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
-            except Workspace365UncertainError as exc:
-                return outbox.Outcome("uncertain", error=str(exc))
-            except Workspace365Error as exc:
-                raise outbox.StopSending(f"Workspace 365 write-back stopped: {exc}") from exc
-            return outbox.Outcome("sent", remote_id=str(record_id))
-
-        try:
-            sent = outbox.send_pending(journal, TARGET, queue, create)
-        except outbox.StopSending as exc:
-            raise dg.Failure(str(exc)) from exc
-    context.log.info("Workspace 365: %d record(s) created", sent)
-    return sent
+def workspace365_invoice_exceptions(invoices, extracts):
+    planned = workspace365_invoice_exceptions_plan(after=[invoices, extracts])
+    sent = workspace365_invoice_exceptions_send(planned)
+    return workspace365_invoice_exceptions_record(planned, sent)
 
 
 no_record_was_rejected = rejections_check(workspace365_invoice_exceptions, TARGET, "Workspace 365")

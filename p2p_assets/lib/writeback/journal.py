@@ -12,12 +12,21 @@ claim without an outcome becomes `sending` there, which planning turns into `unc
 Applying is exactly-once: the warehouse remembers the journal's id and the last entry applied
 (`writeback.journal_applied`) in the same transaction as the outbox update, and an entry only
 touches the outbox row still carrying its tracking id.
+
+One write-back run per target goes from its plan to its record: the plan (in the warehouse's
+pool) takes the target's lease here, the send (in the vendor's pool) goes on only while its run
+still holds it, and the record gives it back. Without it a second run could plan while the first
+is still sending: it would queue the records the first is about to send (a create-only target
+would get them twice) and re-plan records under new tracking ids while answers under the old ones
+are still to come. A lease whose run has ended (failed, or killed and then marked failed by the
+recovery) is taken over by the next plan, which applies that run's journal first.
 """
 
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,9 +39,38 @@ CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, record_key TEXT NOT NULL,
     tracking_id TEXT NOT NULL, status TEXT NOT NULL, remote_id TEXT, sync_id TEXT, error TEXT,
     field_errors TEXT, entered_at TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    target TEXT PRIMARY KEY, run_id TEXT NOT NULL, taken_at TEXT NOT NULL
+);
 """
 APPLIED = "writeback.journal_applied"
+
+
+class LeaseHeldError(Exception):
+    """Another run, which has not ended, planned the target and has not recorded yet."""
+
+    def __init__(self, target: str, run_id: str, taken_at: str):
+        super().__init__(
+            f"write-back to {target}: run {run_id} planned it at {taken_at[:19]} UTC and has not "
+            "recorded what it sent yet; nothing was planned or sent. Run again when that run has "
+            "ended (a run whose process is gone is marked failed by the next `p2p-assets sync` "
+            "or the daemon's abandoned_runs_sensor)"
+        )
+        self.target, self.run_id = target, run_id
+
+
+class StalePlanError(Exception):
+    """A send whose plan is no longer the target's current one (another run planned since)."""
+
+    def __init__(self, target: str, planned_by: str, holder: str | None):
+        since = f"run {holder} holds it now" if holder else "another run planned and recorded since"
+        super().__init__(
+            f"write-back to {target}: the plan of run {planned_by} is no longer current ({since}); "
+            "nothing was sent. Materialise the asset again: a re-execution from its send step "
+            "reuses that old plan"
+        )
+        self.target, self.planned_by, self.holder = target, planned_by, holder
 
 
 def journal_path(warehouse: Path) -> Path:
@@ -76,6 +114,54 @@ class Journal:
         """Committed and on disk (fsync) before the call that sends the record."""
         self._db.execute("PRAGMA synchronous=FULL")
         self._add(target, key, tracking_id, "sending")
+
+    def take_lease(self, target: str, run_id: str, *, ended: Callable[[str], bool]) -> None:
+        """The plan of `run_id` takes `target`, or raises `LeaseHeldError` while a run for which
+        `ended` is false holds it."""
+        with self._immediate():
+            held = self._lease(target)
+            if held and held[0] != run_id and not ended(held[0]):
+                raise LeaseHeldError(target, *held)
+            self._db.execute(
+                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
+                (target, run_id, datetime.now(UTC).isoformat()),
+            )
+
+    def keep_lease(
+        self, target: str, run_id: str, planned_by: str, *, ended: Callable[[str], bool]
+    ) -> None:
+        """Before sending what the plan of run `planned_by` queued: go on while `run_id` holds
+        `target`, or take it over from `planned_by` once that run has ended (a re-execution of
+        its send: nobody planned since). Otherwise raise `StalePlanError`."""
+        with self._immediate():
+            held = self._lease(target)
+            holder = held[0] if held else None
+            if holder == run_id:
+                return
+            if holder is None or holder != planned_by or not ended(holder):
+                raise StalePlanError(target, planned_by, holder)
+            self._db.execute("UPDATE leases SET run_id = ? WHERE target = ?", (run_id, target))
+
+    def give_back_lease(self, target: str, run_id: str) -> None:
+        """After the record: `target` is free (unless another run took it over meanwhile)."""
+        self._db.execute("DELETE FROM leases WHERE target = ? AND run_id = ?", (target, run_id))
+
+    def _lease(self, target: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT run_id, taken_at FROM leases WHERE target = ?", (target,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One transaction that holds SQLite's write lock from its start (read, then write)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def settle(
         self,

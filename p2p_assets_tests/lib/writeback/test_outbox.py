@@ -8,7 +8,12 @@ import pytest
 from p2p_assets.lib.boss_insights import events
 from p2p_assets.lib.warehouse.connection import transaction
 from p2p_assets.lib.writeback import outbox
-from p2p_assets.lib.writeback.journal import Journal, journal_path
+from p2p_assets.lib.writeback.journal import (
+    Journal,
+    LeaseHeldError,
+    StalePlanError,
+    journal_path,
+)
 
 TARGET = "boss_insights:vendor"
 
@@ -123,3 +128,43 @@ def test_webhooks_confirm_by_tracking_id_and_a_later_answer_never_undoes_it(con,
         ("failed",),
         (None,),
     ]
+
+
+def test_one_run_per_target_from_its_plan_to_its_record(journal):
+    running = {"run-a", "run-b"}
+
+    def ended(run_id: str) -> bool:
+        return run_id not in running
+
+    journal.take_lease(TARGET, "run-a", ended=ended)
+    journal.take_lease(TARGET, "run-a", ended=ended)  # a retried plan of the same run
+    with pytest.raises(LeaseHeldError, match="run run-a planned it at .* nothing was planned"):
+        journal.take_lease(TARGET, "run-b", ended=ended)
+    journal.take_lease("workspace365:Invoice exceptions", "run-b", ended=ended)  # another target
+    journal.keep_lease(TARGET, "run-a", "run-a", ended=ended)
+    journal.give_back_lease(TARGET, "run-a")
+    journal.take_lease(TARGET, "run-b", ended=ended)
+    journal.give_back_lease(TARGET, "run-a")  # not its lease any more: nothing happens
+    with pytest.raises(LeaseHeldError):
+        journal.take_lease(TARGET, "run-a", ended=ended)
+
+
+def test_a_lease_whose_run_ended_is_taken_over(journal):
+    journal.take_lease(TARGET, "killed", ended=lambda run_id: False)
+    journal.take_lease(TARGET, "next", ended=lambda run_id: run_id == "killed")
+    with pytest.raises(StalePlanError, match="run next holds it now"):
+        journal.keep_lease(TARGET, "killed", "killed", ended=lambda run_id: False)
+
+
+def test_a_re_executed_send_goes_on_only_while_its_plan_is_the_current_one(journal):
+    def ended(run_id: str) -> bool:
+        return run_id == "planned"
+
+    journal.take_lease(TARGET, "planned", ended=ended)
+    journal.keep_lease(TARGET, "re-executed", "planned", ended=ended)  # takes it over
+    journal.keep_lease(TARGET, "re-executed", "planned", ended=ended)
+    with pytest.raises(StalePlanError):  # the plan's run is the one holding it no more
+        journal.keep_lease(TARGET, "again", "planned", ended=lambda run_id: True)
+    journal.give_back_lease(TARGET, "re-executed")
+    with pytest.raises(StalePlanError, match="another run planned and recorded since"):
+        journal.keep_lease(TARGET, "again", "planned", ended=ended)
