@@ -6,8 +6,12 @@ Materialising `boss_insights/vendors` or `boss_insights/payable_invoices` runs i
 plans the outbox and writes each new or changed record, claiming it in the send journal before
 the call and recording `sent` (with Boss Insights' `X-Sync-ID`) after. Boss Insights pushes each
 write on to the connected applications and reports the outcome by webhook, echoing our
-`X-Tracking-ID`; `boss_insights/sync_events` folds the stored webhooks into the warehouse and
-confirms (or fails) the outbox rows they name, including those a crashed run left unanswered.
+`X-Tracking-ID`; `boss_insights/sync_events` (`webhooks.py`) folds the stored webhooks into the
+warehouse and confirms (or fails) the outbox rows they name, including those a crashed run left
+unanswered.
+
+Each write-back asset is three steps (see `defs/warehouse/writeback.py`): plan (pool `duckdb`),
+send (pool `boss_insights_api`, the send journal and Boss Insights only), record (pool `duckdb`).
 """
 
 from dataclasses import dataclass
@@ -15,24 +19,26 @@ from pathlib import Path
 
 import dagster as dg
 
-from p2p_assets import settings
 from p2p_assets.defs.boss_insights.resources import BossInsightsResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.defs.warehouse.writeback import (
-    claim_target,
+    Planned,
+    Sent,
     outbox_metadata,
+    plan_outbox,
+    record_sent,
     rejections_check,
+    send_queue,
 )
 from p2p_assets.lib.boss_insights import events
 from p2p_assets.lib.boss_insights.client import (
+    BossInsightsClient,
     BossInsightsError,
     BossInsightsRejectedError,
     BossInsightsUncertainError,
 )
 from p2p_assets.lib.boss_insights.records import CdmField, Kind, to_record
-from p2p_assets.lib.webhooks.receiver import EventStore
 from p2p_assets.lib.writeback import outbox
-from p2p_assets.lib.writeback.journal import Journal
 
 QUERIES = Path(__file__).parent / "queries"
 GROUP = "writeback"
@@ -101,72 +107,55 @@ PAYABLE_INVOICES = CdmTarget(
 TARGETS = (VENDORS, PAYABLE_INVOICES)
 
 
-def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=spec.key,
-        deps=list(spec.deps),
-        group_name=GROUP,
-        kinds={"bossinsights", "duckdb"},
-        pool="boss_insights_api",
-        description=f"{spec.description} Only records new or changed since the last "
-        "materialisation are sent (Boss Insights updates a record written again); every "
-        f"record's state is in `writeback.outbox` (target `{spec.target}`), confirmed when its "
-        f"push webhook arrives. Query: `p2p_assets/defs/boss_insights/queries/{spec.name}.sql`.",
+def _plan_op(spec: CdmTarget) -> dg.OpDefinition:
+    @dg.op(
+        name=f"boss_insights_{spec.name}_plan",
+        ins={"after": dg.In(dg.Nothing)},  # the tables the query reads
+        pool="duckdb",
+        description=f"Run queries/{spec.name}.sql, validate each record and plan the outbox "
+        "(the warehouse only).",
     )
-    def _asset(
-        context: dg.AssetExecutionContext,
+    def plan(
+        context: dg.OpExecutionContext,
         boss_insights: BossInsightsResource,
         warehouse: DuckDBWarehouse,
-    ) -> dg.MaterializeResult:
+    ) -> Planned:
         path = boss_insights.write_path(spec.obj)  # a missing path fails before anything else
-        with warehouse.connect(read_only=True) as con:
+        with warehouse.journal() as journal, warehouse.connect() as con:
             rows = con.sql((QUERIES / f"{spec.name}.sql").read_text()).to_arrow_table().to_pylist()
-        candidates = []
-        for row in rows:
-            record, errors = to_record(spec.fields, row)
-            candidates.append(
-                outbox.Candidate(
-                    str(row["record_key"]), record, outbox.payload_hash(record), errors
-                )  # fmt: skip
-            )
-        with warehouse.journal() as journal:
-            with warehouse.connect() as con:
-                claim_target(con, boss_insights.source())
-                outbox.plan(con, spec.target, candidates, create_only=False, journal=journal)
-                queue = outbox.outgoing(con, spec.target)
-            try:
-                sent = _send(context, spec, path, boss_insights, journal, queue)
-            finally:  # even when the run stops: what was sent is recorded now
-                with warehouse.connect() as con:
-                    outbox.record_journal(con, journal)
-        with warehouse.connect() as con:
-            confirmed, failed = events.reconcile(con)  # webhooks folded while we were sending
-            metadata = outbox_metadata(con, spec.target)
-        return dg.MaterializeResult(
-            metadata={
-                "records_in_query": len(rows),
-                "sent_now": sent,
-                "write_path": path,
-                "confirmed_by_earlier_webhooks": confirmed,
-                "push_failures_from_earlier_webhooks": failed,
-                **metadata,
-            }
-        )
+            candidates = []
+            for row in rows:
+                record, errors = to_record(spec.fields, row)
+                candidates.append(
+                    outbox.Candidate(
+                        str(row["record_key"]), record, outbox.payload_hash(record), errors
+                    )  # fmt: skip
+                )
+            queue = plan_outbox(
+                context, con, journal, spec.target, boss_insights.source(), candidates,
+                create_only=False,
+            )  # fmt: skip
+        return Planned(context.run_id, queue, {"records_in_query": len(rows), "write_path": path})
 
-    return _asset
+    return plan
 
 
-def _send(
-    context: dg.AssetExecutionContext,
-    spec: CdmTarget,
-    path: str,
-    boss_insights: BossInsightsResource,
-    journal: Journal,
-    queue: list[outbox.Outgoing],
-) -> int:
-    with boss_insights.get_client() as client:
+def _send_op(spec: CdmTarget) -> dg.OpDefinition:
+    @dg.op(
+        name=f"boss_insights_{spec.name}_send",
+        pool="boss_insights_api",
+        description=f"Write each planned {spec.obj} to Boss Insights (the send journal only, no "
+        "DuckDB).",
+    )
+    def send(
+        context: dg.OpExecutionContext,
+        boss_insights: BossInsightsResource,
+        warehouse: DuckDBWarehouse,
+        planned: Planned,
+    ) -> Sent:
+        path = boss_insights.write_path(spec.obj)
 
-        def write(item: outbox.Outgoing) -> outbox.Outcome:
+        def write(client: BossInsightsClient, item: outbox.Outgoing) -> outbox.Outcome:
             try:
                 written = client.write(path, item.payload, item.tracking_id)
             except BossInsightsRejectedError as exc:
@@ -181,12 +170,69 @@ def _send(
             remote_id = str(remote) if remote is not None else None
             return outbox.Outcome("sent", sync_id=written.sync_id, remote_id=remote_id)
 
-        try:
-            sent = outbox.send_pending(journal, spec.target, queue, write)
-        except outbox.StopSending as exc:
-            raise dg.Failure(str(exc)) from exc
-    context.log.info("Boss Insights: %d %s record(s) written", sent, spec.obj)
-    return sent
+        with warehouse.journal() as journal:
+            sent = send_queue(
+                context, journal, spec.target, planned, boss_insights.get_client, write
+            )
+        if sent.accepted is not None:
+            context.log.info("Boss Insights: %d %s record(s) written", sent.accepted, spec.obj)
+        return sent
+
+    return send
+
+
+def _record_op(spec: CdmTarget) -> dg.OpDefinition:
+    @dg.op(
+        name=f"boss_insights_{spec.name}_record",
+        pool="duckdb",
+        description="Record what was sent in writeback.outbox and fold the webhooks that arrived "
+        "meanwhile; fail the run if sending stopped.",
+    )
+    def record(
+        context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, planned: Planned, sent: Sent
+    ) -> None:
+        with warehouse.journal() as journal, warehouse.connect() as con:
+            record_sent(context, con, journal, spec.target, sent)
+            confirmed, failed = events.reconcile(con)  # webhooks folded while we were sending
+            metadata = outbox_metadata(con, spec.target)
+        context.add_output_metadata(
+            {
+                **planned.metadata,
+                "sent_now": sent.accepted,
+                "confirmed_by_earlier_webhooks": confirmed,
+                "push_failures_from_earlier_webhooks": failed,
+                **metadata,
+            }
+        )
+
+    return record
+
+
+def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
+    """Three steps, so the Boss Insights calls hold no warehouse slot: plan (pool `duckdb`),
+    send (pool `boss_insights_api`), record (pool `duckdb`)."""
+    plan, send, record = _plan_op(spec), _send_op(spec), _record_op(spec)
+
+    @dg.graph_asset(
+        key=spec.key,
+        ins={
+            f"reads_{i}": dg.AssetIn(key, dagster_type=dg.Nothing)
+            for i, key in enumerate(spec.deps)
+        },
+        group_name=GROUP,
+        kinds={"bossinsights", "duckdb"},
+        description=f"{spec.description} Only records new or changed since the last "
+        "materialisation are sent (Boss Insights updates a record written again); every "
+        f"record's state is in `writeback.outbox` (target `{spec.target}`), confirmed when its "
+        f"push webhook arrives. Query: `p2p_assets/defs/boss_insights/queries/{spec.name}.sql`. "
+        "Three steps: plan and record in pool `duckdb`, the Boss Insights calls alone in pool "
+        "`boss_insights_api`.",
+    )
+    def _asset(**reads):
+        planned = plan(after=list(reads.values()))
+        return record(planned, send(planned))
+
+    return _asset
 
 
 boss_insights_vendors = build_writeback_asset(VENDORS)
@@ -197,76 +243,9 @@ payable_invoices_not_rejected = rejections_check(
 )
 
 
-@dg.asset(
-    key=dg.AssetKey(["boss_insights", "sync_events"]),
-    group_name=GROUP,
-    kinds={"bossinsights", "duckdb"},
-    pool="duckdb",
-    description="Boss Insights webhook events (`boss_insights.sync_events`), folded from the "
-    "webhook receiver's store (`p2p-assets webhooks serve`, data/webhooks/events.sqlite3) once "
-    "each. Every event echoing a tracking id confirms that write-back record in "
-    "`writeback.outbox` (or marks it failed when its push failed, so the next materialisation "
-    "sends it again). Materialised by `boss_insights_webhook_sensor` when events arrive.",
-)
-def boss_insights_sync_events(
-    context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
-) -> dg.MaterializeResult:
-    store = EventStore(settings.webhook_store())
-    totals = {"events": 0, "confirmed": 0, "failed": 0}
-    with warehouse.connect() as con:
-        while batch := store.since(events.last_folded(con)):
-            folded = events.fold(con, batch)
-            totals = {"events": totals["events"] + folded.events,
-                      "confirmed": totals["confirmed"] + folded.confirmed,
-                      "failed": totals["failed"] + folded.failed}  # fmt: skip
-        stored = con.execute(f"SELECT count(*), max(seq) FROM {events.TABLE}").fetchone()
-        per_target = {spec.name: outbox.summary(con, spec.target) for spec in TARGETS}
-    context.log.info(
-        "Boss Insights webhooks: %d event(s) folded, %d record(s) confirmed, %d failed",
-        totals["events"], totals["confirmed"], totals["failed"],
-    )  # fmt: skip
-    return dg.MaterializeResult(
-        metadata={
-            "events_folded_now": totals["events"],
-            "confirmed_now": totals["confirmed"],
-            "push_failures_now": totals["failed"],
-            "events_total": int(stored[0]) if stored else 0,
-            "last_event_seq": int(stored[1] or 0) if stored else 0,
-            **{
-                f"{name}_{status}": per_target[name][status]
-                for name in per_target
-                for status in ("sent", "confirmed", "uncertain", "failed")
-            },
-        }  # fmt: skip
-    )
-
-
 boss_insights_writeback_job = dg.define_asset_job(
     name="boss_insights_writeback_job",
     description="Write the vendors, then the payable invoices, that are new or changed since the "
     "last run to Boss Insights.",
     selection=dg.AssetSelection.assets(boss_insights_vendors, boss_insights_payable_invoices),
 )
-boss_insights_sync_events_job = dg.define_asset_job(
-    name="boss_insights_sync_events_job",
-    description="Fold the stored Boss Insights webhooks into the warehouse and confirm the outbox.",
-    selection=dg.AssetSelection.assets(boss_insights_sync_events),
-)
-
-
-@dg.sensor(
-    name="boss_insights_webhook_sensor",
-    job=boss_insights_sync_events_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches the webhook receiver's event store (never the warehouse) and requests a "
-    "run of `boss_insights/sync_events` when new events have arrived.",
-)
-def boss_insights_webhook_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    last = EventStore(settings.webhook_store()).last_seq()
-    seen = int(context.cursor or 0)
-    if last <= seen:
-        return dg.SensorResult(skip_reason="no new webhook event", cursor=str(seen))
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"webhook-events-{last}")], cursor=str(last)
-    )
