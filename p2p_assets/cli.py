@@ -69,6 +69,7 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
     from p2p_assets.definitions import defs
     from p2p_assets.headless import (
         WRITEBACK_JOBS,
+        publish_warehouse,
         recover_abandoned_runs,
         sync_basware,
         sync_visma,
@@ -144,6 +145,10 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
                 continue
             print(report.render(), flush=True)
             ok = ok and report.success
+        published = publish_warehouse(defs, instance, only_if_due=False)
+        if published is not None:
+            print(published.render(), flush=True)
+            ok = ok and published.success
     return 0 if ok else 1
 
 

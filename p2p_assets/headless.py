@@ -6,6 +6,7 @@ in `DAGSTER_HOME`, so every run shows up in the UI afterwards.
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import dagster as dg
 
@@ -16,10 +17,12 @@ from p2p_assets.defs.operations.watchdog import execute_in_process
 from p2p_assets.defs.resources import configured
 from p2p_assets.defs.visma.assets import SUBSCRIPTIONS, asset_key, job_name, partitions_for
 from p2p_assets.defs.visma.sensors import plan_listing
+from p2p_assets.defs.warehouse.publishing import JOB as PUBLISH_JOB
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.lib.basware.loader import warehouse_table
 from p2p_assets.lib.basware.tables import CURRENT_SCHEMA
 from p2p_assets.lib.visma.discovery import list_available
+from p2p_assets.lib.warehouse import snapshots
 from p2p_assets.lib.warehouse.connection import quote_ident, table_columns
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,7 @@ def sync_basware(
         if not result.success:
             outcome.error = failure_message(result)
         report.outcomes.append(outcome)
+        publish_warehouse(defs, instance, only_if_due=True, log_level=log_level)
 
     _summarise_warehouse(report, [o.extract_id for o in report.outcomes if o.success])
     return report
@@ -262,6 +266,7 @@ def sync_visma(
         if not result.success:
             outcome.error = failure_message(result)
         report.outcomes.append(outcome)
+        publish_warehouse(defs, instance, only_if_due=True, log_level=log_level)
     return report
 
 
@@ -328,4 +333,55 @@ def sync_writeback(
                 for key, value in materialization.metadata.items()
                 if key.startswith("outbox_") or key in _REPORTED
             }
+    return report
+
+
+@dataclass
+class PublishReport:
+    path: str
+    published: snapshots.Published | None = None
+    error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
+
+    def render(self) -> str:
+        if self.error:
+            return f"Warehouse: FAILED publishing {self.path}: {self.error}"
+        if self.published is None:
+            return f"Warehouse: {self.path} already holds everything committed"
+        state = self.published
+        return (
+            f"Warehouse: published {self.path} ({state.bytes / 1e6:.1f} MB in {state.seconds:.1f} "
+            f"s) at {state.when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; new connections see it"
+        )
+
+
+def publish_warehouse(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    *,
+    only_if_due: bool,
+    log_level: str = "WARNING",
+) -> PublishReport | None:
+    """Materialise `warehouse/published` (pool `duckdb`, like every warehouse writer) when
+    something new is committed: between a sync's runs only when `snapshots.due`, at its end
+    always. None when nothing was asked of it."""
+    where = DuckDBWarehouse().layout
+    if not (snapshots.due(where) if only_if_due else snapshots.pending(where)):
+        return None if only_if_due else PublishReport(str(where.published))
+    result = execute_in_process(
+        defs.resolve_job_def(PUBLISH_JOB),
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags=dict([SYNC_TAG]),
+    )
+    report = PublishReport(str(where.published))
+    if not result.success:
+        report.error = failure_message(result)
+        log.warning("publishing the warehouse failed: %s", report.error)
+    else:
+        report.published = snapshots.read_state(where)
     return report

@@ -90,16 +90,16 @@ def skip_visma_file(file_id: str, reason: str) -> int:
 
 
 def list_sources() -> int:
-    from p2p_assets.lib.warehouse import sources
+    from p2p_assets.lib.warehouse import snapshots, sources
     from p2p_assets.lib.warehouse.connection import connect
 
-    path = settings.warehouse_path()
+    path = snapshots.ensure_working(snapshots.layout())
     if not path.exists():
         print(f"{path}: no warehouse yet")
         return 0
     with connect(path, read_only=True) as con:
         recorded = sources.recorded(con)
-    print(f"{path}:")
+    print(f"{settings.warehouse_path()}:")
     for vendor in sources.LABELS:
         source = recorded.get(vendor)
         print(f"  {vendor:<14} {source.describe() if source else 'nothing recorded'}")
@@ -110,7 +110,7 @@ def adopt(vendor: str) -> int:
     """Record the configured source of `vendor` as where the warehouse's existing data came from
     (a warehouse written before sources were recorded)."""
     from p2p_assets.defs.resources import configured
-    from p2p_assets.lib.warehouse import sources
+    from p2p_assets.lib.warehouse import snapshots, sources
     from p2p_assets.lib.warehouse.connection import connect, transaction
     from p2p_assets.live import ConfigurationError
 
@@ -119,10 +119,15 @@ def adopt(vendor: str) -> int:
     except ConfigurationError as exc:
         print(f"p2p-assets: {exc}", file=sys.stderr)
         return 2
-    path = settings.warehouse_path()
-    with connect(path) as con, transaction(con):
+    where = snapshots.layout()
+    with connect(snapshots.ensure_working(where)) as con, transaction(con):
         previous = sources.recorded(con).get(vendor)
         sources.record(con, source)
+    try:
+        snapshots.publish(where)
+    except snapshots.PublishError as exc:
+        print(f"p2p-assets: recorded, but {exc}", file=sys.stderr)
+        return 1
     was = f" (was {previous.describe()})" if previous else ""
-    print(f"{path}: {vendor} data is recorded as from {source.describe()}{was}")
+    print(f"{where.published}: {vendor} data is recorded as from {source.describe()}{was}")
     return 0

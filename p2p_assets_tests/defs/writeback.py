@@ -9,6 +9,8 @@ from pathlib import Path
 
 import duckdb
 
+from p2p_assets.lib.warehouse import snapshots
+
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -64,6 +66,12 @@ def fresh_data_dir(warehouse: Path, tmp_path: Path) -> Path:
     data.mkdir()
     shutil.copyfile(warehouse, data / "warehouse.duckdb")
     return data
+
+
+def working(data: Path) -> Path:
+    """The pipeline's working file in `data` (created from the copied warehouse the first time):
+    where a test changes the data the next run reads."""
+    return snapshots.ensure_working(snapshots.layout(data / "warehouse.duckdb"))
 
 
 def query(data: Path, sql: str, *params: object) -> list[tuple]:

@@ -19,6 +19,7 @@ from p2p_assets.defs.basware.assets import (
 )
 from p2p_assets.defs.basware.resources import BaswareResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
+from p2p_assets.lib.warehouse import snapshots
 from p2p_assets.lib.warehouse.connection import connect
 from p2p_assets.sandbox.basware import BaswareSandbox, BaswareSandboxConfig
 
@@ -52,7 +53,8 @@ class Tenant:
 
     @property
     def warehouse_path(self) -> Path:
-        return settings.warehouse_path()
+        """The pipeline's working file: what in-process runs committed (published or not)."""
+        return snapshots.layout(settings.warehouse_path()).working
 
     @property
     def resources(self) -> dict[str, Any]:

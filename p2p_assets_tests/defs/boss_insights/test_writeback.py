@@ -25,6 +25,7 @@ from p2p_assets_tests.defs.writeback import (
     load_basware_warehouse,
     load_live_basware_warehouse,
     query,
+    working,
 )
 
 
@@ -117,7 +118,7 @@ def test_every_record_is_written_once_confirmed_by_its_webhook_and_not_again(dat
 def test_a_changed_invoice_is_written_again_as_an_update(data_dir: Path) -> None:
     assert cli(clean_env(data_dir), "sync", "boss_insights").returncode == 0
     (victim,) = query(data_dir, "SELECT min(ID) FROM basware.ia_invoice")[0]
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(working(data_dir))) as con:
         con.execute(
             "UPDATE basware.ia_invoice SET STATUS = 'Paid', PAYMENT_DATE = DATE '2026-11-20' "
             "WHERE ID = ?",
@@ -133,7 +134,7 @@ def test_a_changed_invoice_is_written_again_as_an_update(data_dir: Path) -> None
 
 def test_a_field_error_from_boss_insights_is_kept_with_the_field_and_message(data_dir: Path):
     (victim,) = query(data_dir, "SELECT min(ID) FROM basware.ia_invoice")[0]
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(working(data_dir))) as con:
         # A supplier id Basware has no supplier for: our validation cannot know, the CDM refuses.
         con.execute("UPDATE basware.ia_invoice SET SUPPLIER_ID = 'NO-SUCH' WHERE ID = ?", [victim])
     result = cli(clean_env(data_dir), "sync", "boss_insights")

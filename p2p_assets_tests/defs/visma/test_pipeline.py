@@ -11,12 +11,13 @@ from p2p_assets import settings
 from p2p_assets.definitions import defs
 from p2p_assets.defs.visma.assets import asset_key
 from p2p_assets.headless import sync_visma
+from p2p_assets.lib.warehouse import snapshots
 from p2p_assets.sandbox.visma import data
 from p2p_assets_tests.defs.visma.conftest import materialise
 
 
 def _warehouse() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(settings.warehouse_path()), read_only=True)
+    return duckdb.connect(str(snapshots.ensure_working(snapshots.layout())), read_only=True)
 
 
 def _check_results(instance: dg.DagsterInstance) -> dict[str, bool]:

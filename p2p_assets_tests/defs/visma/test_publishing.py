@@ -5,13 +5,14 @@ import duckdb
 from p2p_assets import settings
 from p2p_assets.definitions import defs
 from p2p_assets.defs.visma.resources import visma_resource_from_env
+from p2p_assets.lib.warehouse import snapshots
 
 PUBLISHED = "visma/published_cost_allocation"
 
 
 def _basware_tables() -> None:
     """The two Basware tables the export reads, as the Basware loader leaves them."""
-    with duckdb.connect(str(settings.warehouse_path())) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout()))) as con:
         con.execute("CREATE SCHEMA basware")
         con.execute(
             "CREATE TABLE basware.ia_invoice AS SELECT * FROM (VALUES "
@@ -41,7 +42,7 @@ def test_a_published_export_round_trips_and_is_never_uploaded_twice(visma_sandbo
     _basware_tables()
     first = _publish(instance)
     assert first.success
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout())), read_only=True) as con:
         (file_name, file_id, sha256, rows, method) = con.execute(
             "SELECT file_name, file_id, sha256, rows, upload_method FROM visma.published_files"
         ).fetchone()
@@ -60,17 +61,17 @@ def test_a_published_export_round_trips_and_is_never_uploaded_twice(visma_sandbo
     uploads = sandbox.counters().get("uploads", 0)
     assert _publish(instance).success  # same content: recorded, not sent
     # A crash after the upload and before the record: Visma's list knows the name.
-    with duckdb.connect(str(settings.warehouse_path())) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout()))) as con:
         con.execute("DELETE FROM visma.published_files")
     assert _publish(instance).success
     assert sandbox.counters().get("uploads", 0) == uploads
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout())), read_only=True) as con:
         assert con.execute(
             "SELECT file_id, upload_method FROM visma.published_files"
         ).fetchall() == [(file_id, "found upstream")]
 
     # New content is a new file.
-    with duckdb.connect(str(settings.warehouse_path())) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout()))) as con:
         con.execute("UPDATE basware.ia_invoice SET PROCESS_COMPLETED = 1")
     assert _publish(instance).success
     assert sandbox.counters().get("uploads", 0) == uploads + 1
@@ -88,7 +89,7 @@ def test_an_upload_visma_refuses_fails_naming_the_file_and_reason(
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
     assert "COST_ALLOCATION_" in message and "134001" in message and "403" in message
     assert sandbox.counters().get("uploads", 0) == 0
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout())), read_only=True) as con:
         published = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'published_files'"
         ).fetchone()

@@ -3,10 +3,10 @@ fails once, is never asked for again, and after `p2p-assets visma skip` the late
 
 import duckdb
 
-from p2p_assets import settings
 from p2p_assets.cli import main
 from p2p_assets.definitions import defs
 from p2p_assets.headless import sync_visma
+from p2p_assets.lib.warehouse import snapshots
 
 MUTATIONS = 101100
 
@@ -46,7 +46,7 @@ def test_a_mutation_file_whose_content_is_gone_fails_once_and_can_be_skipped(
     third = _outcomes(sync_visma(defs, instance))
     assert oldest["name"] not in third
     assert all(third[row["name"]][0] for row in later)
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+    with duckdb.connect(str(snapshots.ensure_working(snapshots.layout())), read_only=True) as con:
         loaded = {r[0] for r in con.sql("SELECT file_name FROM visma.files").fetchall()}
     assert loaded == {row["name"] for row in later}
 

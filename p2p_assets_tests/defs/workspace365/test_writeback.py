@@ -10,7 +10,13 @@ import pytest
 from p2p_assets.defs.workspace365.assets import QUERY, TARGET
 from p2p_assets.lib.writeback.journal import Journal, journal_path
 from p2p_assets.sandbox.workspace365 import Workspace365Sandbox, Workspace365SandboxConfig
-from p2p_assets_tests.defs.writeback import clean_env, cli, fresh_data_dir, load_basware_warehouse
+from p2p_assets_tests.defs.writeback import (
+    clean_env,
+    cli,
+    fresh_data_dir,
+    load_basware_warehouse,
+    working,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_every_exception_is_sent_once_and_a_second_run_sends_nothing(data_dir: P
 
 def test_a_field_error_from_workspace365_is_kept_with_the_field_and_message(data_dir: Path):
     victim = _exceptions(data_dir)[0]
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+    with duckdb.connect(str(working(data_dir))) as con:
         # XAF is ISO 4217, so our validation lets it pass; the tenant does not support it.
         con.execute("UPDATE basware.ia_invoice SET CURRENCY_CODE = 'XAF' WHERE ID = ?", [victim])
     result = cli(clean_env(data_dir), "sync", "workspace365")
