@@ -339,7 +339,8 @@ def sync_writeback(
 @dataclass
 class PublishReport:
     path: str
-    published: snapshots.Published | None = None
+    published: snapshots.Published | None = None  # the snapshot in place now
+    now: bool = False  # published by this call
     error: str | None = None
 
     @property
@@ -349,12 +350,15 @@ class PublishReport:
     def render(self) -> str:
         if self.error:
             return f"Warehouse: FAILED publishing {self.path}: {self.error}"
-        if self.published is None:
-            return f"Warehouse: {self.path} already holds everything committed"
         state = self.published
+        if state is None:
+            return f"Warehouse: nothing committed yet; {self.path} does not exist"
+        when = f"{state.when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if not self.now:
+            return f"Warehouse: {self.path} is current (published {when})"
         return (
             f"Warehouse: published {self.path} ({state.bytes / 1e6:.1f} MB in {state.seconds:.1f} "
-            f"s) at {state.when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; new connections see it"
+            f"s) at {when}; new connections see it"
         )
 
 
@@ -370,7 +374,11 @@ def publish_warehouse(
     always. None when nothing was asked of it."""
     where = DuckDBWarehouse().layout
     if not (snapshots.due(where) if only_if_due else snapshots.pending(where)):
-        return None if only_if_due else PublishReport(str(where.published))
+        return (
+            None
+            if only_if_due
+            else PublishReport(str(where.published), snapshots.read_state(where))
+        )
     result = execute_in_process(
         defs.resolve_job_def(PUBLISH_JOB),
         instance=instance,
@@ -383,5 +391,5 @@ def publish_warehouse(
         report.error = failure_message(result)
         log.warning("publishing the warehouse failed: %s", report.error)
     else:
-        report.published = snapshots.read_state(where)
+        report.published, report.now = snapshots.read_state(where), True
     return report

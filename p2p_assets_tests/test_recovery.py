@@ -16,6 +16,7 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 from p2p_assets.cli import PROJECT_ROOT
 from p2p_assets.defs.operations.recovery import IN_PROGRESS
 from p2p_assets.defs.operations.sensors import abandoned_runs_sensor
+from p2p_assets.lib.warehouse import snapshots
 from p2p_assets.sandbox.basware.config import FailRule
 from p2p_assets_tests.defs.basware.helpers import Tenant, truth_mismatches
 from p2p_assets_tests.recovery_helpers import (
@@ -146,7 +147,9 @@ def test_kill_while_loading(env, instance):
 
 
 def test_kill_while_waiting_for_the_warehouse(env, instance, tmp_path):
-    warehouse = Path(env["P2P_DATA_DIR"]) / "warehouse.duckdb"
+    # Another writer of ours holding the working file (users' sessions hold only the snapshot).
+    warehouse = snapshots.layout(Path(env["P2P_DATA_DIR"]) / "warehouse.duckdb").working
+    warehouse.parent.mkdir(parents=True)
     holder = Holder(env, "hold-warehouse", str(warehouse), tmp_path / "warehouse.ready")
     try:
         code, output = Sync(env, P2P_WAREHOUSE_WAIT_SECONDS="1").finish()
