@@ -7,6 +7,7 @@ when something new is committed and the last one is old enough (`snapshots.due`)
 sync` publishes between its runs on the same rule and always at its end.
 """
 
+import time
 from datetime import datetime
 
 import dagster as dg
@@ -89,4 +90,7 @@ def warehouse_publish_sensor(context: dg.SensorEvaluationContext):
     )
     if active:
         return dg.SkipReason(f"publish run {active[0].dagster_run.run_id} is queued or running")
-    return dg.RunRequest(run_key=f"publish {snapshots.working_version(where)}")
+    # One run per committed state; a publish that failed (a full disk) is tried again every five
+    # minutes until it succeeds or something new is committed.
+    retry = int(time.time() // 300)
+    return dg.RunRequest(run_key=f"publish {snapshots.working_version(where)} {retry}")
