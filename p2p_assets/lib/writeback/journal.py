@@ -20,12 +20,18 @@ is still sending: it would queue the records the first is about to send (a creat
 would get them twice) and re-plan records under new tracking ids while answers under the old ones
 are still to come. A lease whose run has ended (failed, or killed and then marked failed by the
 recovery) is taken over by the next plan, which applies that run's journal first.
+
+A send step calls Workspace 365 or Boss Insights from several threads at once (`outbox.py`
+`send_pending`): one connection serves them all, each use of it under one lock, so a claim or an
+outcome is one whole transaction whichever thread writes it. Claims made together (`claim_many`,
+the records about to go out at once) share one commit and one fsync.
 """
 
 import json
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +87,9 @@ class Journal:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # Every use of the connection holds this lock (reentrant: a lease transaction reads and
+        # writes inside it), so threads never interleave statements of one transaction.
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                    check_same_thread=False)  # fmt: skip
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -94,7 +103,8 @@ class Journal:
         ).fetchone()[0]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> "Journal":
         return self
@@ -112,8 +122,18 @@ class Journal:
 
     def claim(self, target: str, key: str, tracking_id: str) -> None:
         """Committed and on disk (fsync) before the call that sends the record."""
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._add(target, key, tracking_id, "sending")
+        self.claim_many(target, [(key, tracking_id)])
+
+    def claim_many(self, target: str, records: Sequence[tuple[str, str]]) -> None:
+        """Claim the records (key, tracking id) about to be sent at once: one transaction,
+        committed and on disk (fsync) before any of their calls."""
+        if not records:
+            return
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._immediate():
+                for key, tracking_id in records:
+                    self._add(target, key, tracking_id, "sending")
 
     def take_lease(self, target: str, run_id: str, *, ended: Callable[[str], bool]) -> None:
         """The plan of `run_id` takes `target`, or raises `LeaseHeldError` while a run for which
@@ -144,24 +164,28 @@ class Journal:
 
     def give_back_lease(self, target: str, run_id: str) -> None:
         """After the record: `target` is free (unless another run took it over meanwhile)."""
-        self._db.execute("DELETE FROM leases WHERE target = ? AND run_id = ?", (target, run_id))
+        with self._lock:
+            self._db.execute("DELETE FROM leases WHERE target = ? AND run_id = ?", (target, run_id))
 
     def _lease(self, target: str) -> tuple[str, str] | None:
-        row = self._db.execute(
-            "SELECT run_id, taken_at FROM leases WHERE target = ?", (target,)
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, taken_at FROM leases WHERE target = ?", (target,)
+            ).fetchone()
         return (row[0], row[1]) if row else None
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
-        """One transaction that holds SQLite's write lock from its start (read, then write)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        """One transaction that holds SQLite's write lock from its start (read, then write), and
+        this connection's lock throughout."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def settle(
         self,
@@ -178,11 +202,12 @@ class Journal:
         """How the call for the record ended. Committed without its own fsync: an outcome lost to
         a power cut leaves the claim alone, which means `uncertain`, the safe reading; the next
         claim's fsync makes it durable anyway (SQLite's WAL keeps commits in order)."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._add(
-            target, key, tracking_id, status, remote_id=remote_id, sync_id=sync_id, error=error,
-            field_errors=json.dumps(dict(field_errors)) if field_errors else None,
-        )  # fmt: skip
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._add(
+                target, key, tracking_id, status, remote_id=remote_id, sync_id=sync_id,
+                error=error, field_errors=json.dumps(dict(field_errors)) if field_errors else None,
+            )  # fmt: skip
 
     def apply(self, con: duckdb.DuckDBPyConnection, outbox_table: str) -> int:
         """Copy the entries not applied yet into the outbox (inside the caller's transaction);
@@ -194,11 +219,12 @@ class Journal:
             f"SELECT seq FROM {APPLIED} WHERE journal_id = ?", [self.journal_id]
         ).fetchone()
         applied = int(row[0]) if row else 0
-        entries = self._db.execute(
-            "SELECT seq, target, record_key, tracking_id, status, remote_id, sync_id, error, "
-            "field_errors, entered_at FROM entries WHERE seq > ? ORDER BY seq",
-            (applied,),
-        ).fetchall()
+        with self._lock:
+            entries = self._db.execute(
+                "SELECT seq, target, record_key, tracking_id, status, remote_id, sync_id, error, "
+                "field_errors, entered_at FROM entries WHERE seq > ? ORDER BY seq",
+                (applied,),
+            ).fetchall()
         if not entries:
             return 0
         names = ("seq", "target", "record_key", "tracking_id", "status", "remote_id", "sync_id",
@@ -247,12 +273,14 @@ class Journal:
             f"SELECT seq FROM {APPLIED} WHERE journal_id = ?", [self.journal_id]
         ).fetchone()
         if row:
-            self._db.execute("DELETE FROM entries WHERE seq <= ?", (int(row[0]),))
+            with self._lock:
+                self._db.execute("DELETE FROM entries WHERE seq <= ?", (int(row[0]),))
 
     def entries(self) -> list[dict]:
         """The entries still in the journal (those not yet known to be applied), oldest first."""
-        rows = self._db.execute(
-            "SELECT target, record_key, tracking_id, status FROM entries ORDER BY seq"
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target, record_key, tracking_id, status FROM entries ORDER BY seq"
+            ).fetchall()
         return [dict(zip(("target", "record_key", "tracking_id", "status"), r, strict=True))
                 for r in rows]  # fmt: skip

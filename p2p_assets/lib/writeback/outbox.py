@@ -15,15 +15,15 @@ vendor cannot be asked) instead of sending it again. Targets whose vendor echoes
 Each materialisation first *plans* (one transaction, set-wise): the journal a crashed run left is
 applied, new keys become `pending` (or `rejected` when our validation failed), records whose
 payload changed are re-queued, or for create-only targets (Workspace 365) only flagged
-`changed_since_sent`, and `failed` rows are retried.
+`changed_since_sent`, and `failed` rows are retried. Then the send step sends the `pending`
+rows, several at once (`sending.py`).
 """
 
 import hashlib
 import json
-import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,10 +33,16 @@ import pyarrow as pa
 
 from p2p_assets.lib.warehouse.connection import transaction
 from p2p_assets.lib.writeback.journal import Journal
+from p2p_assets.lib.writeback.sending import (  # noqa: F401 - the outbox's API, defined there
+    CRASH_AFTER,
+    Outcome,
+    StopSending,
+    crash_for_tests,
+    send_pending,
+)
 
 SCHEMA = "writeback"
 TABLE = f"{SCHEMA}.outbox"
-CRASH_AFTER = "P2P_WRITEBACK_CRASH_AFTER_ACCEPTED"
 STATUSES = ("pending", "sending", "sent", "rejected", "confirmed", "uncertain", "failed")
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -206,50 +212,3 @@ def rejections(con: duckdb.DuckDBPyConnection, target: str, limit: int = 5) -> l
         {"record": r[0], "error": r[1], "field_errors": json.loads(r[2]) if r[2] else None}
         for r in rows
     ]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one vendor call ended: `sent`, `rejected` or `uncertain`."""
-
-    status: str
-    remote_id: str | None = None
-    sync_id: str | None = None
-    error: str | None = None
-    field_errors: Mapping[str, str] | None = None
-
-
-class StopSending(Exception):
-    """The vendor cannot take any record now (credentials refused, unreachable): the record in
-    hand is `failed` (retried next time) and the run stops."""
-
-
-def send_pending(
-    journal: Journal, target: str, queue: Sequence[Outgoing], send: Callable[[Outgoing], Outcome]
-) -> int:
-    """Send each queued record: claimed in the journal before `send`, its outcome journalled
-    after. Returns how many the vendor accepted."""
-    sent = 0
-    for item in queue:
-        journal.claim(target, item.key, item.tracking_id)
-        try:
-            outcome = send(item)
-        except StopSending as exc:
-            journal.settle(target, item.key, item.tracking_id, "failed", error=str(exc))
-            raise
-        if outcome.status == "sent":
-            sent += 1
-            crash_for_tests(sent)
-        journal.settle(
-            target, item.key, item.tracking_id, outcome.status, remote_id=outcome.remote_id,
-            sync_id=outcome.sync_id, error=outcome.error, field_errors=outcome.field_errors,
-        )  # fmt: skip
-    return sent
-
-
-def crash_for_tests(accepted: int) -> None:
-    """The crash tests' hook: with `P2P_WRITEBACK_CRASH_AFTER_ACCEPTED=n`, the process dies hard
-    right after the vendor accepted the n-th record, before the outbox records it."""
-    limit = int(os.environ.get(CRASH_AFTER) or 0)
-    if limit and accepted >= limit:
-        os._exit(70)
