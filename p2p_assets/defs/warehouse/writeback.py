@@ -65,6 +65,7 @@ def plan_outbox(
     candidates: Sequence[outbox.Candidate],
     *,
     create_only: bool,
+    update_needs_remote_id: bool = False,
 ) -> list[outbox.Outgoing]:
     """The plan step's work in the warehouse: check the target, take its lease, plan; returns
     the records to send."""
@@ -73,7 +74,8 @@ def plan_outbox(
         journal.take_lease(target, context.run_id, ended=_ended(context.instance))
     except LeaseHeldError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    outbox.plan(con, target, candidates, create_only=create_only, journal=journal)
+    outbox.plan(con, target, candidates, create_only=create_only, journal=journal,
+                update_needs_remote_id=update_needs_remote_id)  # fmt: skip
     return outbox.outgoing(con, target)
 
 

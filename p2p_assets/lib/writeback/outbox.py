@@ -3,7 +3,9 @@
     pending --claim--> sending --> sent --(webhook)--> confirmed
                                \\-> rejected   (our validation or the vendor's, with the reasons)
                                \\-> uncertain  (sent, no answer: the record may exist upstream)
-                               \\-> failed     (not created, or not pushed: retried on the next run)
+                               \\-> failed     (not created: retried on the next run)
+           sent --(webhook)--> push_failed      (in the vendor, not pushed on: for a person)
+           sent --(webhook)--> unknown_outcome  (no explicit success: for a person)
 
 A record is claimed (`sending`) in the send journal (`journal.py`), committed, *before* the call,
 and its outcome is journalled after it; the journal reaches this table set-wise at the end of the
@@ -43,7 +45,10 @@ from p2p_assets.lib.writeback.sending import (  # noqa: F401 - the outbox's API,
 
 SCHEMA = "writeback"
 TABLE = f"{SCHEMA}.outbox"
-STATUSES = ("pending", "sending", "sent", "rejected", "confirmed", "uncertain", "failed")
+STATUSES = ("pending", "sending", "sent", "rejected", "confirmed", "uncertain", "failed",
+            "push_failed", "unknown_outcome")  # fmt: skip
+UPSTREAM = "('sent', 'confirmed', 'uncertain', 'push_failed', 'unknown_outcome')"
+"""The statuses of a record that may exist upstream: a change is an update, never a create."""
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     target VARCHAR NOT NULL,
@@ -80,6 +85,7 @@ class Outgoing:
     key: str
     payload: dict[str, Any]
     tracking_id: str
+    remote_id: str | None = None  # the vendor's id for the record, once it created it
 
 
 def payload_hash(payload: Mapping[str, Any], ignore: Sequence[str] = ()) -> str:
@@ -101,8 +107,11 @@ def plan(
     create_only: bool,
     journal: Journal,
     stale_sending: str = "uncertain",
+    update_needs_remote_id: bool = False,
 ) -> None:
-    """Bring the outbox in line with what the query wants now (one transaction)."""
+    """Bring the outbox in line with what the query wants now (one transaction). With
+    `update_needs_remote_id` (an update addressed by the vendor's id), a changed record whose
+    remote id is unknown is only flagged `changed_since_sent`, as for a create-only target."""
     now = datetime.now(UTC)
     staged = pa.table(  # noqa: F841 - read by DuckDB's replacement scan below
         {
@@ -137,8 +146,9 @@ def plan(
         )
         # Never sent (rejected or failed) or updatable upstream: the new payload replaces the old.
         requeue = "o.status IN ('rejected', 'failed', 'pending')"
+        updatable = "o.remote_id IS NOT NULL" if update_needs_remote_id else "true"
         if not create_only:
-            requeue += " OR o.status IN ('sent', 'confirmed', 'uncertain')"
+            requeue += f" OR (o.status IN {UPSTREAM} AND {updatable})"
         con.execute(
             f"UPDATE {TABLE} AS o SET payload = s.payload::JSON, payload_hash = s.payload_hash, "
             "status = s.status, field_errors = s.field_errors::JSON, last_error = NULL, "
@@ -147,15 +157,16 @@ def plan(
             f"AND o.payload_hash <> s.payload_hash AND ({requeue})",
             [now, target],
         )
-        if create_only:  # sent once, cannot be updated: report the change, do not create again
+        if create_only or update_needs_remote_id:  # cannot be updated: report, never create
             con.execute(
                 f"UPDATE {TABLE} AS o SET changed_since_sent = true, updated_at = ? "
                 "FROM staged s WHERE o.target = ? AND o.record_key = s.record_key "
                 "AND o.payload_hash <> s.payload_hash AND NOT o.changed_since_sent "
-                "AND o.status IN ('sent', 'confirmed', 'uncertain')",
+                f"AND o.status IN {UPSTREAM}"
+                + ("" if create_only else " AND o.remote_id IS NULL"),
                 [now, target],
             )
-        # Not created upstream last time (a network or server refusal, a failed push): try
+        # Not created upstream last time (a network or server refusal): try
         # again, under a new tracking id, so the vendor's echo names one attempt only.
         con.execute(
             f"UPDATE {TABLE} SET status = 'pending', tracking_id = uuid()::VARCHAR, "
@@ -174,11 +185,11 @@ def plan(
 
 def outgoing(con: duckdb.DuckDBPyConnection, target: str) -> list[Outgoing]:
     rows = con.execute(
-        f"SELECT record_key, payload, tracking_id FROM {TABLE} "
+        f"SELECT record_key, payload, tracking_id, remote_id FROM {TABLE} "
         "WHERE target = ? AND status = 'pending' ORDER BY created_at, record_key",
         [target],
     ).fetchall()
-    return [Outgoing(r[0], json.loads(r[1]), r[2]) for r in rows]
+    return [Outgoing(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
 
 
 def record_journal(con: duckdb.DuckDBPyConnection, journal: Journal) -> int:
