@@ -80,8 +80,12 @@ def step_materialize(args: dict[str, Any]) -> dict[str, Any]:
     import dagster as dg
 
     from p2p_assets.defs.basware.assets import basware_extract_partitions, basware_tables
+    from p2p_assets.defs.basware.resources import BaswareResource
     from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 
+    if args.get("publish"):
+        from p2p_assets.definitions import defs  # imported before the clock starts
+        from p2p_assets.headless import publish_warehouse
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(basware_extract_partitions.name, [args["partition"]])
     started = time.perf_counter()
@@ -89,7 +93,12 @@ def step_materialize(args: dict[str, Any]) -> dict[str, Any]:
         [basware_tables],
         partition_key=args["partition"],
         instance=instance,
-        resources={"warehouse": DuckDBWarehouse(path=args["warehouse"])},
+        # basware_tables makes no call: its vendor resource is configuration (the landing names
+        # the source), here the sandbox's.
+        resources={
+            "warehouse": DuckDBWarehouse(path=args["warehouse"]),
+            "basware": BaswareResource(),
+        },
         raise_on_error=False,
     )
     seconds = time.perf_counter() - started
@@ -98,7 +107,19 @@ def step_materialize(args: dict[str, Any]) -> dict[str, Any]:
         metadata = event.materialization.metadata
         if "records_in_extract" in metadata:
             records += int(metadata["records_in_extract"].value)
-    return {"seconds": seconds, "success": result.success, "records": records}
+    figures = {"seconds": seconds, "success": result.success, "records": records}
+    if args.get("publish"):  # benchmarks/publish.py: then publish, as `p2p-assets sync` ends
+        started = time.perf_counter()
+        published = publish_warehouse(defs, instance, only_if_due=False)
+        now = published is not None and getattr(published, "now", True)
+        state = published.published if now and published.success else None
+        figures["publish"] = {
+            "seconds": time.perf_counter() - started,
+            "success": state is not None,
+            "copy_s": state.seconds if state else float("nan"),
+            "bytes": state.bytes if state else 0,
+        }
+    return figures
 
 
 class _TimedConnection:
@@ -255,9 +276,17 @@ def _write_landing(
         "files": files,
         "definitions": source["definitions"],
         "tables": source["tables"],
+        "source": source.get("source"),  # where the landed files came from (the sandbox)
         "written_at": datetime.now(UTC).isoformat(),
     }
     (directory / "manifest.json").write_text(json.dumps(payload, indent=1))
+
+
+def _member(entry: Any) -> str:
+    """A landed file's name in its partition (the manifest lists `{"path", "name"}` entries)."""
+    from p2p_assets.lib.basware.archives import member_entry
+
+    return member_entry(entry)["path"]
 
 
 def _link(source: Path, target: Path) -> None:
@@ -277,7 +306,7 @@ def rows_only_partition(prepared: dict[str, Any], file_format: str) -> str:
     partition = f"bench-{file_format}-{TABLE.lower()}"
     (landing / partition).mkdir(parents=True, exist_ok=True)
     for entry in prepared["row_files"]:
-        for member in entry["readable"]:
+        for member in map(_member, entry["readable"]):
             _link(landing / extract_id / member, landing / partition / member)
     extract = {**source["extract"], "id": partition, "fileCount": len(prepared["row_files"])}
     _write_landing(landing, partition, extract, prepared["row_files"], source)
@@ -295,7 +324,9 @@ def delta_partition(prepared: dict[str, Any], file_format: str, delta_rows: int)
     directory = landing / partition
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{TABLE}_0001.{file_format}"
-    paths = [str(landing / extract_id / m) for f in prepared["row_files"] for m in f["readable"]]
+    paths = [
+        str(landing / extract_id / _member(m)) for f in prepared["row_files"] for m in f["readable"]
+    ]
     changed = delta_rows // 2
     reader = (
         "read_json(?, format='array', columns=" + _varchar_columns(paths, file_format) + ")"
@@ -368,7 +399,9 @@ def bench_format(args: argparse.Namespace, file_format: str, workdir: Path) -> d
     delta = delta_partition(prepared, file_format, delta_rows)
     landing = prepared["landing"]
     paths = [
-        str(landing / rows_partition / m) for f in prepared["row_files"] for m in f["readable"]
+        str(landing / rows_partition / _member(m))
+        for f in prepared["row_files"]
+        for m in f["readable"]
     ]
     dbs = base / "db"
     shutil.rmtree(dbs, ignore_errors=True)

@@ -25,7 +25,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 TARGET_FILES_PER_MINUTE = 85
@@ -47,7 +49,10 @@ def _mark(ok: bool) -> str:
 # -- (1) backfill ---------------------------------------------------------------------------------
 
 
-def backfill(files: int, work: Path, via: str) -> None:
+def backfill(files: int, work: Path, via: str, sync: Callable | None = None) -> dict[str, Any]:
+    """The backfill's figures; `sync(defs, instance)` replaces `sync_visma` (benchmarks/publish.py
+    passes one that also times the publishes and publishes at the end, as `p2p-assets sync` does).
+    """
     data_dir = work / "backfill"
     os.environ.update(
         P2P_DATA_DIR=str(data_dir),
@@ -77,7 +82,7 @@ def backfill(files: int, work: Path, via: str) -> None:
     started = time.perf_counter()
     if via == "dagster":
         with dg.DagsterInstance.ephemeral() as instance:
-            report = sync_visma(defs, instance)
+            report = (sync or sync_visma)(defs, instance)
         loaded = sum(o.success for o in report.outcomes)
         failed = len(report.outcomes) - loaded
     else:
@@ -103,6 +108,8 @@ def backfill(files: int, work: Path, via: str) -> None:
     print(f"  [{_mark(files_per_minute >= TARGET_FILES_PER_MINUTE)}] at least "
           f"{TARGET_FILES_PER_MINUTE} files/minute: {files_per_minute:.1f}")  # fmt: skip
     print(f"  [{_mark(throttled == 0)}] zero 429s: {throttled}", flush=True)
+    return {"seconds": elapsed, "loaded": loaded, "failed": failed, "calls": calls,
+            "throttled": throttled, "files_per_minute": files_per_minute}  # fmt: skip
 
 
 # -- (2) large file -------------------------------------------------------------------------------
