@@ -193,14 +193,15 @@ def _record_op(spec: CdmTarget) -> dg.OpDefinition:
     ) -> None:
         with warehouse.journal() as journal, warehouse.connect() as con:
             record_sent(context, con, journal, spec.target, sent)
-            confirmed, failed = events.reconcile(con)  # webhooks folded while we were sending
+            settled = events.reconcile(con)  # webhooks folded while we were sending
             metadata = outbox_metadata(con, spec.target)
         context.add_output_metadata(
             {
                 **planned.metadata,
                 "sent_now": sent.accepted,
-                "confirmed_by_earlier_webhooks": confirmed,
-                "push_failures_from_earlier_webhooks": failed,
+                "confirmed_by_earlier_webhooks": settled["confirmed"],
+                "push_failures_from_earlier_webhooks": settled["push_failed"],
+                "unknown_outcomes_from_earlier_webhooks": settled["unknown_outcome"],
                 **metadata,
             }
         )

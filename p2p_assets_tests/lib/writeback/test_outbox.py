@@ -121,7 +121,7 @@ def test_webhooks_confirm_by_tracking_id_and_a_later_answer_never_undoes_it(con,
     events.reconcile(con)
     rows = _rows(con)
     assert rows["a"][0] == "confirmed"
-    assert rows["b"][0] == "failed" and "QuickBooks refused it" in rows["b"][4]
+    assert rows["b"][0] == "push_failed" and "QuickBooks refused it" in rows["b"][4]
     assert rows["c"][0] == "uncertain"  # no webhook names it: a person decides
     assert con.execute(f"SELECT outcome FROM {events.TABLE} ORDER BY seq").fetchall() == [
         ("success",),
