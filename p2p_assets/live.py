@@ -184,6 +184,18 @@ def _visma(given: Mapping[str, str]) -> list[str]:
     return _visma_tenant(given) + _visma_plan(given)
 
 
+def _workspace365(given: Mapping[str, str]) -> list[str]:
+    """WORKSPACE365_CONCURRENCY is a number of calls."""
+    from p2p_assets.lib.writeback.sending import ConcurrencyError, concurrency_from
+
+    problems = []
+    try:
+        concurrency_from("WORKSPACE365_CONCURRENCY", given.get("WORKSPACE365_CONCURRENCY"))
+    except ConcurrencyError as exc:
+        problems.append(str(exc))
+    return problems
+
+
 BASWARE = VendorSpec(
     key="basware",
     label="Basware",
@@ -223,6 +235,8 @@ WORKSPACE365 = VendorSpec(
     connection=("WORKSPACE365_URL", "WORKSPACE365_ENVIRONMENT", "WORKSPACE365_TOKEN"),
     required=("WORKSPACE365_URL", "WORKSPACE365_ENVIRONMENT", "WORKSPACE365_TOKEN"),
     urls=("WORKSPACE365_URL",),
+    options=("WORKSPACE365_CONCURRENCY",),
+    extra=_workspace365,
 )
 BOSS_INSIGHTS = VendorSpec(
     key="boss_insights",

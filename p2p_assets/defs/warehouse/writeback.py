@@ -86,17 +86,23 @@ def send_queue(
     planned: Planned,
     client: Callable[[], AbstractContextManager[Client]],
     send: Callable[[Client, outbox.Outgoing], outbox.Outcome],
+    *,
+    concurrency: int = 1,
 ) -> Sent:
-    """The send step's work: each queued record claimed in the journal, sent with `send`, its
-    outcome journalled. Whatever stops it is returned as `Sent.stopped`, never raised, so the
-    record step records what was sent before the run fails."""
+    """The send step's work: each queued record claimed in the journal, sent with `send` (up to
+    `concurrency` at once, one client shared by the threads), its outcome journalled. Whatever
+    stops it is returned as `Sent.stopped`, never raised, so the record step records what was
+    sent before the run fails."""
     try:
         journal.keep_lease(target, context.run_id, planned.run_id, ended=_ended(context.instance))
     except StalePlanError as exc:
         return Sent(None, str(exc))
     try:
         with client() as opened:
-            return Sent(outbox.send_pending(journal, target, planned.queue, partial(send, opened)))
+            accepted = outbox.send_pending(
+                journal, target, planned.queue, partial(send, opened), concurrency=concurrency
+            )
+        return Sent(accepted)
     except outbox.StopSending as exc:
         return Sent(None, str(exc))
     except Exception as exc:  # recorded like a stop: the journal holds what was sent

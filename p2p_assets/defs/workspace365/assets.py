@@ -6,7 +6,13 @@ creates each pending record, claiming it in the send journal before the call. Wo
 create-only and cannot look a record up: a record is never created twice, a changed one is
 reported (`changed_since_sent`), and one whose answer was lost is held as `uncertain` for a
 person. Three steps (see `defs/warehouse/writeback.py`): plan (pool `duckdb`), send (pool
-`workspace365_api`, the send journal and Workspace 365 only), record (pool `duckdb`).
+`workspace365_api`, the send journal and Workspace 365 only, `WORKSPACE365_CONCURRENCY` records
+at once), record (pool `duckdb`).
+
+When Workspace 365 cannot take any record (the app disabled: 403 with "Business App isn't
+enabled"; not found or not installed: 404; the token refused; the API off; unreachable), nothing
+more is sent, the records stay `pending` and the materialisation fails with the vendor's message;
+the next run after the cause is fixed sends each of them once.
 """
 
 from pathlib import Path
@@ -26,6 +32,7 @@ from p2p_assets.defs.warehouse.writeback import (
 from p2p_assets.defs.workspace365.resources import Workspace365Resource
 from p2p_assets.lib.workspace365.client import Workspace365Client
 from p2p_assets.lib.workspace365.errors import (
+    Workspace365ConfigError,
     Workspace365Error,
     Workspace365RejectedError,
     Workspace365UncertainError,
@@ -62,6 +69,10 @@ def workspace365_invoice_exceptions_plan(
     workspace365: Workspace365Resource,
     warehouse: DuckDBWarehouse,
 ) -> Planned:
+    try:  # a wrong setting fails here, before anything is planned or sent
+        workspace365.send_concurrency()
+    except Workspace365ConfigError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     with warehouse.journal() as journal, warehouse.connect() as con:
         rows = con.sql(QUERY.read_text()).to_arrow_table().to_pylist()
         candidates = []
@@ -90,7 +101,10 @@ def workspace365_invoice_exceptions_send(
     planned: Planned,
 ) -> Sent:
     with warehouse.journal() as journal:
-        sent = send_queue(context, journal, TARGET, planned, workspace365.get_client, _create)
+        sent = send_queue(
+            context, journal, TARGET, planned, workspace365.get_client, _create,
+            concurrency=workspace365.send_concurrency(),
+        )  # fmt: skip
     if sent.accepted is not None:
         context.log.info("Workspace 365: %d record(s) created", sent.accepted)
     return sent
@@ -103,8 +117,12 @@ def _create(client: Workspace365Client, item: outbox.Outgoing) -> outbox.Outcome
         return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
     except Workspace365UncertainError as exc:
         return outbox.Outcome("uncertain", error=str(exc))
-    except Workspace365Error as exc:
-        raise outbox.StopSending(f"Workspace 365 write-back stopped: {exc}") from exc
+    except Workspace365Error as exc:  # nothing created, and no record can be now
+        raise outbox.StopSending(
+            f"Workspace 365 write-back stopped: {exc}. Nothing more was sent; the records stay "
+            "pending and the next run sends them",
+            status="pending",
+        ) from exc
     return outbox.Outcome("sent", remote_id=str(record_id))
 
 

@@ -15,6 +15,8 @@ from p2p_assets import settings
 from p2p_assets.defs.env import env_var
 from p2p_assets.lib.warehouse.sources import Source
 from p2p_assets.lib.workspace365.client import Workspace365Client
+from p2p_assets.lib.workspace365.errors import Workspace365ConfigError
+from p2p_assets.lib.writeback.sending import ConcurrencyError, concurrency_from
 from p2p_assets.live import WORKSPACE365, Mode
 
 SANDBOX_ENVIRONMENT = "p2p"
@@ -24,6 +26,7 @@ ENV = {
     "token": "WORKSPACE365_TOKEN",
 }
 """Resource field -> the environment variable it comes from."""
+CONCURRENCY_VARIABLE = "WORKSPACE365_CONCURRENCY"
 
 _sandbox_lock = threading.Lock()
 _sandbox_urls: dict[str, str] = {}
@@ -42,6 +45,10 @@ class Workspace365Resource(dg.ConfigurableResource):
     language: str | None = Field(
         default=None, description="WORKSPACE365_LANGUAGE, e.g. nl: the language of refusals."
     )
+    concurrency: str | None = Field(
+        default=None,
+        description="WORKSPACE365_CONCURRENCY: records created at once, 1 to 32 (default 4).",
+    )
 
     @property
     def mode(self) -> Mode:
@@ -50,6 +57,14 @@ class Workspace365Resource(dg.ConfigurableResource):
     @property
     def uses_sandbox(self) -> bool:
         return self.mode is Mode.SANDBOX
+
+    def send_concurrency(self) -> int:
+        """How many records are sent at once; raises `Workspace365ConfigError` naming
+        WORKSPACE365_CONCURRENCY when it is not a whole number from 1 to 32."""
+        try:
+            return concurrency_from(CONCURRENCY_VARIABLE, self.concurrency)
+        except ConcurrencyError as exc:
+            raise Workspace365ConfigError(str(exc)) from None
 
     def source(self) -> Source:
         if self.uses_sandbox:
@@ -84,4 +99,5 @@ def workspace365_resource_from_env() -> Workspace365Resource:
     return Workspace365Resource(
         **{name: env_var(variable) for name, variable in ENV.items()},
         language=os.environ.get("WORKSPACE365_LANGUAGE") or None,
+        concurrency=os.environ.get(CONCURRENCY_VARIABLE) or None,
     )

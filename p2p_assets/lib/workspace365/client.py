@@ -4,6 +4,11 @@
 record is retried (the connection was never established; 429): a POST that may have reached
 Workspace 365 is never sent twice, because a record cannot be looked up afterwards. Such a
 request raises `Workspace365UncertainError` for the caller to hold for a person.
+
+A 403 with a `globalError` ("Business App isn't enabled") and a 404 (no such app, or not
+installed, or not enabled) say the same: the app cannot take records now, whichever record is
+sent. They raise `Workspace365AppUnavailableError` with the vendor's message, never a rejection
+of the record. One client may be used from several threads at once (httpx's `Client` is).
 """
 
 import logging
@@ -16,6 +21,7 @@ import httpx
 
 from p2p_assets.lib.http import RetryingTransport, RetryPolicy, make_timeout, network_transport
 from p2p_assets.lib.workspace365.errors import (
+    Workspace365AppUnavailableError,
     Workspace365AuthError,
     Workspace365ConfigError,
     Workspace365Error,
@@ -102,12 +108,16 @@ class Workspace365Client:
                 raise Workspace365UncertainError(f"{where}: 200 without a record id: {body!r}")
             return record_id
         global_error, field_errors = _errors(body)
-        if response.status_code == 400 or (response.status_code == 403 and global_error):
+        if response.status_code == 400:
             detail = global_error or "; ".join(f"{k}: {v}" for k, v in field_errors.items())
             raise Workspace365RejectedError(
-                f"{where} refused the record (HTTP {response.status_code}): {detail}",
+                f"{where} refused the record (HTTP 400): {detail}", global_error, field_errors
+            )
+        if response.status_code == 403 and global_error:
+            raise Workspace365AppUnavailableError(
+                f"{where}: HTTP 403, {global_error} (Business App {app!r} in environment "
+                f"{self.environment!r})",
                 global_error,
-                field_errors,
             )
         if response.status_code in (401, 403):
             reason = (
@@ -117,8 +127,11 @@ class Workspace365Client:
             )
             raise Workspace365AuthError(f"{where}: HTTP {response.status_code}, {reason}")
         if response.status_code == 404:
+            said = f": {global_error}" if global_error else ""
             raise Workspace365NotFoundError(
-                f"{where}: HTTP 404, no Business App {app!r} (or not installed, or not enabled)"
+                f"{where}: HTTP 404{said}; no Business App {app!r} in environment "
+                f"{self.environment!r} (or it is not installed, or not enabled)",
+                global_error,
             )
         if response.status_code >= 500:
             raise Workspace365UncertainError(

@@ -16,12 +16,22 @@ class Workspace365AuthError(Workspace365Error):
     """401 (header, scheme or token wrong for the environment) or 403 (API not enabled)."""
 
 
-class Workspace365NotFoundError(Workspace365Error):
+class Workspace365AppUnavailableError(Workspace365Error):
+    """The Business App cannot take records now, whatever the record: 403 with a `globalError`
+    ("Business App isn't enabled") or 404 (no such app, or not installed, or not enabled).
+    Nothing was created; once an administrator enables the app the same record can be sent."""
+
+    def __init__(self, message: str, vendor_message: str | None) -> None:
+        super().__init__(message)
+        self.vendor_message = vendor_message
+
+
+class Workspace365NotFoundError(Workspace365AppUnavailableError):
     """404: no such Business App, or it is not installed or not enabled."""
 
 
 class Workspace365RejectedError(Workspace365Error):
-    """The record was refused (400, or 403 with a `globalError`): nothing was created."""
+    """The record was refused (400): nothing was created."""
 
     def __init__(
         self, message: str, global_error: str | None, field_errors: Mapping[str, str]

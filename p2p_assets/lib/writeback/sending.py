@@ -126,7 +126,7 @@ class _Sending:
         with self._lock:
             if self.error is None:
                 self.error = error
-            elif error is not self.error:
+            elif str(error) != str(self.error):  # the same cause met by other calls: once
                 log.warning("write-back to %s: also stopped by %s", self.target, error)
         self.stop.set()
 

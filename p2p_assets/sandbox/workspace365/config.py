@@ -76,10 +76,12 @@ class FailRule:
 @dataclass(frozen=True)
 class Workspace365Faults:
     """- `fail_next`: answer the next record requests with a 5xx (nothing created).
-    - `drop_after_create`: create the next n records, then cut the connection unanswered."""
+    - `drop_after_create`: create the next n records, then cut the connection unanswered.
+    - `delay_seconds`: every record request takes this long (a remote tenant's latency)."""
 
     fail_next: tuple[FailRule, ...] = ()
     drop_after_create: int = 0
+    delay_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         rules = tuple(r if isinstance(r, FailRule) else FailRule(**r) for r in self.fail_next)

@@ -9,6 +9,7 @@ import pytest
 
 from p2p_assets.lib.workspace365.client import Workspace365Client
 from p2p_assets.lib.workspace365.errors import (
+    Workspace365AppUnavailableError,
     Workspace365AuthError,
     Workspace365NotFoundError,
     Workspace365RejectedError,
@@ -126,10 +127,29 @@ def test_the_documented_refusals(served) -> None:
         with pytest.raises(Workspace365AuthError, match="not enabled"):
             client.create_record(APP, record)
     with Workspace365Client(url, "p2p", SANDBOX_TOKEN) as client:
-        with pytest.raises(Workspace365NotFoundError):
+        with pytest.raises(Workspace365NotFoundError, match="HTTP 404.*'No such app'"):
             client.create_record("No such app", record)
-        with pytest.raises(Workspace365RejectedError, match="Business App isn't enabled"):
+        # The app cannot take records, whichever record: not a refusal of this one.
+        with pytest.raises(Workspace365AppUnavailableError) as disabled:
             client.create_record("Disabled app", record)
+    assert not isinstance(disabled.value, Workspace365RejectedError)
+    assert disabled.value.vendor_message == "Business App isn't enabled"
+    assert "HTTP 403, Business App isn't enabled" in str(disabled.value)
+
+
+def test_an_administrator_disables_and_enables_an_app(served) -> None:
+    sandbox, url = served
+    record, _ = to_record(FIELDS, ROW)
+    with Workspace365Client(url, "p2p", SANDBOX_TOKEN, language="nl") as client:
+        sandbox.set_app(APP, enabled=False)
+        with pytest.raises(Workspace365AppUnavailableError, match="niet ingeschakeld"):
+            client.create_record(APP, record)
+        sandbox.set_app(APP, installed=False)
+        with pytest.raises(Workspace365NotFoundError):
+            client.create_record(APP, record)
+        sandbox.set_app(APP, installed=True, enabled=True)
+        assert client.create_record(APP, record) > 1000
+    assert len(sandbox.records()) == 1
 
 
 def test_an_answer_lost_after_the_record_was_created_is_uncertain_and_not_resent(served) -> None:
