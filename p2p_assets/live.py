@@ -185,10 +185,16 @@ def _visma(given: Mapping[str, str]) -> list[str]:
 
 
 def _workspace365(given: Mapping[str, str]) -> list[str]:
-    """WORKSPACE365_CONCURRENCY is a number of calls."""
+    """WORKSPACE365_TIMEZONE names a zone; WORKSPACE365_CONCURRENCY is a number of calls."""
+    from p2p_assets.lib.workspace365.errors import Workspace365ConfigError
+    from p2p_assets.lib.workspace365.fields import timezone_from
     from p2p_assets.lib.writeback.sending import ConcurrencyError, concurrency_from
 
     problems = []
+    try:
+        timezone_from(given.get("WORKSPACE365_TIMEZONE"))
+    except Workspace365ConfigError as exc:
+        problems.append(str(exc))
     try:
         concurrency_from("WORKSPACE365_CONCURRENCY", given.get("WORKSPACE365_CONCURRENCY"))
     except ConcurrencyError as exc:
@@ -235,7 +241,7 @@ WORKSPACE365 = VendorSpec(
     connection=("WORKSPACE365_URL", "WORKSPACE365_ENVIRONMENT", "WORKSPACE365_TOKEN"),
     required=("WORKSPACE365_URL", "WORKSPACE365_ENVIRONMENT", "WORKSPACE365_TOKEN"),
     urls=("WORKSPACE365_URL",),
-    options=("WORKSPACE365_CONCURRENCY",),
+    options=("WORKSPACE365_TIMEZONE", "WORKSPACE365_CONCURRENCY"),
     extra=_workspace365,
 )
 BOSS_INSIGHTS = VendorSpec(

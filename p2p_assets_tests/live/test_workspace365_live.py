@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -53,6 +54,10 @@ def _created(served: Served) -> Counter[str]:
     """How many times Workspace 365 holds each Basware invoice (the tenant's own records)."""
     tenant = Workspace365Sandbox(Workspace365SandboxConfig(), served.state_dir)
     return Counter(r["record"]["Basware invoice id"] for r in tenant.records("p2p", APP))
+
+
+def _stored(served: Served) -> list[dict]:
+    return Workspace365Sandbox(Workspace365SandboxConfig(), served.state_dir).records("p2p", APP)
 
 
 def _expected(user: Product) -> list[str]:
@@ -150,9 +155,29 @@ def test_a_sync_killed_mid_send_never_creates_a_record_twice(serve, install) -> 
     assert set(created) >= set(expected) - uncertain  # every other record was sent, once
 
 
+def test_date_times_without_a_zone_are_sent_as_the_manual_says(serve, install) -> None:
+    plain = serve("workspace365", tenant="plain")
+    zoned = serve("workspace365", tenant="zoned")
+    as_server = install(plain, "as-server")
+    amsterdam = install(zoned, "amsterdam", WORKSPACE365_TIMEZONE="Europe/Amsterdam")
+    for user in (as_server, amsterdam):
+        result = user.sync("workspace365")
+        assert result.returncode == 0, output(result)
+    (newest,) = as_server.query("SELECT max(extract_date) FROM basware.extracts")[0]
+    assert newest.tzinfo is None  # Basware's times carry no zone
+    # Unset: no zone on the wire, so Workspace 365 applies the environment's own.
+    assert {r["record"]["Detected at"] for r in _stored(plain)} == {newest.isoformat()}
+    # Set: read in that zone and sent with its offset.
+    explicit = newest.replace(tzinfo=ZoneInfo("Europe/Amsterdam")).isoformat()
+    assert explicit[-6:] in ("+01:00", "+02:00")
+    assert {r["record"]["Detected at"] for r in _stored(zoned)} == {explicit}
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
+        ("WORKSPACE365_TIMEZONE", "Mars/Olympus", "must be an IANA time zone name"),
+        ("WORKSPACE365_TIMEZONE", "+02:00", "must be an IANA time zone name"),
         ("WORKSPACE365_CONCURRENCY", "0", "must be a whole number of concurrent calls"),
         ("WORKSPACE365_CONCURRENCY", "many", "must be a whole number of concurrent calls"),
     ],

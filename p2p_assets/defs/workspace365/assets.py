@@ -50,12 +50,15 @@ FIELDS = (
     Field("Amount", FieldType.CURRENCY, "gross_amount", required=True, currency_column="currency"),
     Field("Due date", FieldType.DATE, "due_date"),
     Field("Days overdue", FieldType.INTEGER, "days_overdue"),
+    Field("Detected at", FieldType.DATE_TIME, "detected_at"),
     Field("Status", FieldType.DROPDOWN, "status", required=True,
           options=("New", "In progress", "Waiting for supplier", "Resolved")),
     Field("Reasons", FieldType.CHECKBOX_LIST, "reasons",
           options=("Overdue", "Disputed", "Payment blocked", "Not matched to a PO")),
 )  # fmt: skip
-VOLATILE = ("Days overdue",)  # grows every day by itself: not a change of the exception
+# Not a change of the exception: the days grow by themselves, and the newest Basware extract's
+# time moves with every extract (a record keeps the time it was first planned with).
+VOLATILE = ("Days overdue", "Detected at")
 
 
 @dg.op(
@@ -70,6 +73,7 @@ def workspace365_invoice_exceptions_plan(
     warehouse: DuckDBWarehouse,
 ) -> Planned:
     try:  # a wrong setting fails here, before anything is planned or sent
+        zone = workspace365.zone()
         workspace365.send_concurrency()
     except Workspace365ConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc
@@ -77,7 +81,7 @@ def workspace365_invoice_exceptions_plan(
         rows = con.sql(QUERY.read_text()).to_arrow_table().to_pylist()
         candidates = []
         for row in rows:
-            record, errors = to_record(FIELDS, row)
+            record, errors = to_record(FIELDS, row, timezone=zone)
             candidates.append(
                 outbox.Candidate(
                     str(row["record_key"]), record, outbox.payload_hash(record, VOLATILE), errors

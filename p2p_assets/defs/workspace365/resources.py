@@ -7,6 +7,7 @@ port, with its state (the created records) in `{P2P_DATA_DIR}/sandbox/workspace3
 
 import os
 import threading
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import Field
@@ -16,6 +17,7 @@ from p2p_assets.defs.env import env_var
 from p2p_assets.lib.warehouse.sources import Source
 from p2p_assets.lib.workspace365.client import Workspace365Client
 from p2p_assets.lib.workspace365.errors import Workspace365ConfigError
+from p2p_assets.lib.workspace365.fields import TIMEZONE_VARIABLE, timezone_from
 from p2p_assets.lib.writeback.sending import ConcurrencyError, concurrency_from
 from p2p_assets.live import WORKSPACE365, Mode
 
@@ -45,6 +47,12 @@ class Workspace365Resource(dg.ConfigurableResource):
     language: str | None = Field(
         default=None, description="WORKSPACE365_LANGUAGE, e.g. nl: the language of refusals."
     )
+    timezone: str | None = Field(
+        default=None,
+        description="WORKSPACE365_TIMEZONE, an IANA name such as Europe/Amsterdam: the zone of "
+        "date-times without one, then sent with their offset; unset: sent without a zone, and "
+        "Workspace 365 assumes the environment's (as its manual says).",
+    )
     concurrency: str | None = Field(
         default=None,
         description="WORKSPACE365_CONCURRENCY: records created at once, 1 to 32 (default 4).",
@@ -57,6 +65,11 @@ class Workspace365Resource(dg.ConfigurableResource):
     @property
     def uses_sandbox(self) -> bool:
         return self.mode is Mode.SANDBOX
+
+    def zone(self) -> ZoneInfo | None:
+        """The configured zone of date-times without one; raises `Workspace365ConfigError`
+        naming WORKSPACE365_TIMEZONE when it is not a zone."""
+        return timezone_from(self.timezone)
 
     def send_concurrency(self) -> int:
         """How many records are sent at once; raises `Workspace365ConfigError` naming
@@ -99,5 +112,6 @@ def workspace365_resource_from_env() -> Workspace365Resource:
     return Workspace365Resource(
         **{name: env_var(variable) for name, variable in ENV.items()},
         language=os.environ.get("WORKSPACE365_LANGUAGE") or None,
+        timezone=os.environ.get(TIMEZONE_VARIABLE) or None,
         concurrency=os.environ.get(CONCURRENCY_VARIABLE) or None,
     )

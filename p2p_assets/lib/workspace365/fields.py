@@ -5,6 +5,14 @@ A record is validated completely before it is sent; a record with any field erro
 Field types the manual says must not be supplied (links, user, calculation, autonumber) are never
 part of a payload. Decimals travel as exact JSON numbers (never through a float), so an amount of
 499.99 is sent as `499.99`.
+
+Date and time values: the manual says "If time zone is not specified, server time zone is
+assumed". A value that carries its zone is sent with its offset (`Z` for UTC). A value without
+one (a DuckDB TIMESTAMP, Basware's local times) is sent without one, so the environment's own zone
+applies, exactly as Workspace 365 documents, unless a zone is configured
+(`WORKSPACE365_TIMEZONE`, an IANA name): then it is read in that zone and sent with its offset,
+and the record no longer depends on the server's setting. A time that occurs twice when the
+clocks go back takes the first (summer time) offset.
 """
 
 import json
@@ -12,17 +20,20 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from p2p_assets.lib.currency import ISO_4217
+from p2p_assets.lib.workspace365.errors import Workspace365ConfigError
 
 INT32 = (-(2**31), 2**31 - 1)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A placeholder JSON can carry for an exact decimal; `encode` replaces it by the literal.
 NUMBER_PLACEHOLDER = "\x00number:"
+TIMEZONE_VARIABLE = "WORKSPACE365_TIMEZONE"
 
 
 class FieldType(StrEnum):
@@ -85,21 +96,40 @@ class FieldError(ValueError):
     pass
 
 
-def to_record(fields: Sequence[Field], row: Mapping[str, Any]) -> tuple[dict, dict[str, str]]:
-    """(record, field errors): the JSON record for `row`, or the reason per field it cannot be."""
+def timezone_from(value: str | None) -> ZoneInfo | None:
+    """The zone `WORKSPACE365_TIMEZONE` names (unset or empty: None, the server's zone)."""
+    name = (value or "").strip()
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Workspace365ConfigError(
+            f"{TIMEZONE_VARIABLE} must be an IANA time zone name such as Europe/Amsterdam or "
+            f"UTC (the zone date-times without one are in), not {value!r}"
+        ) from None
+
+
+def to_record(
+    fields: Sequence[Field], row: Mapping[str, Any], *, timezone: tzinfo | None = None
+) -> tuple[dict, dict[str, str]]:
+    """(record, field errors): the JSON record for `row`, or the reason per field it cannot be.
+    `timezone`: the zone of date-times without one (None: sent without one, the server's)."""
     record: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in fields:
         if field.type in NOT_SENT:
             continue
         try:
-            record[field.name] = convert(field, row.get(field.source), row)
+            record[field.name] = convert(field, row.get(field.source), row, timezone)
         except FieldError as exc:
             errors[field.name] = str(exc)
     return record, errors
 
 
-def convert(field: Field, value: Any, row: Mapping[str, Any]) -> Any:
+def convert(
+    field: Field, value: Any, row: Mapping[str, Any], timezone: tzinfo | None = None
+) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if field.required:
             raise FieldError("is required")
@@ -142,6 +172,10 @@ def convert(field: Field, value: Any, row: Mapping[str, Any]) -> Any:
         return _date(value).isoformat()
     if kind == FieldType.DATE_TIME:
         moment = _datetime(value)
+        if moment.tzinfo is None and timezone is not None:
+            moment = moment.replace(tzinfo=timezone)  # fold 0: the first of a repeated hour
+        if moment.tzinfo is None:
+            return moment.isoformat()  # no zone: Workspace 365 assumes the server's
         return moment.isoformat().replace("+00:00", "Z")
     if kind == FieldType.TIME:
         if isinstance(value, datetime):
@@ -214,6 +248,4 @@ def _datetime(value: Any) -> datetime:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             raise FieldError(f"{value!r} is not a date and time") from None
-    # Naive values are UTC here: we send the zone rather than let the server assume its own.
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.replace(microsecond=0)

@@ -35,6 +35,7 @@ INVOICE_EXCEPTIONS = BusinessApp(
         AppField("Amount", "currency", required=True),
         AppField("Due date", "date"),
         AppField("Days overdue", "integer"),
+        AppField("Detected at", "date_time"),
         AppField("Status", "dropdown", required=True,
                  options=("New", "In progress", "Waiting for supplier", "Resolved")),
         AppField("Reasons", "checkbox_list",

@@ -2,12 +2,16 @@
 -- are overdue, disputed, payment-blocked, or not matched to their purchase order. "Overdue" is
 -- measured on the date of the newest committed Basware extract, so re-running gives the same
 -- answer until new data arrives. One row per record; `record_key` identifies it in the outbox.
+-- `detected_at` is that extract's time as Basware gives it, without a zone (see
+-- WORKSPACE365_TIMEZONE).
 WITH as_of AS (
-    SELECT coalesce(max(extract_date)::DATE, current_date) AS day FROM basware.extracts
+    SELECT coalesce(max(extract_date)::DATE, current_date) AS day, max(extract_date) AS at
+    FROM basware.extracts
 ),
 open_invoices AS (
     -- Basware's DATEs carry a time of day; "overdue" compares days.
-    SELECT i.* REPLACE (CAST(i.DUE_DATE AS DATE) AS DUE_DATE), a.day AS as_of_date
+    SELECT i.* REPLACE (CAST(i.DUE_DATE AS DATE) AS DUE_DATE), a.day AS as_of_date,
+           a.at AS as_of_at
     FROM basware.ia_invoice AS i, as_of AS a
     WHERE i.PAYMENT_DATE IS NULL
       AND i.REMOVAL_DATE IS NULL
@@ -22,6 +26,7 @@ SELECT
     CURRENCY_CODE AS currency,
     DUE_DATE AS due_date,
     greatest(date_diff('day', DUE_DATE, as_of_date), 0)::INTEGER AS days_overdue,
+    as_of_at AS detected_at,
     'New' AS status,
     list_filter(
         [
