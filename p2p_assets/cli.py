@@ -10,6 +10,7 @@ p2p-assets basware redownload ID F   spend the last download of a file (a person
 p2p-assets warehouse sources|adopt   where each vendor's data in the warehouse came from
 p2p-assets visma skip FILE_ID        let later files load without one whose content Visma deleted
 p2p-assets sql ["select ..."]        query the warehouse read-only (no query: a prompt)
+p2p-assets outbox list|requeue TARGET   write-back records waiting for a person; send them again
 """
 
 import argparse
@@ -248,6 +249,49 @@ def main(argv: list[str] | None = None) -> int:
         help="print at most N rows of a result, 0 for all (default: 40 for a table, all for csv "
         "and json)",
     )
+    outbox_parser = commands.add_parser(
+        "outbox", help="write-back records waiting for a person (list), sent again (requeue)"
+    )
+    outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
+    target_help = (
+        "the target as writeback.outbox names it, e.g. 'workspace365:Invoice exceptions' or "
+        "boss_insights:vendor (an unknown one lists the known ones)"
+    )
+    list_parser = outbox_commands.add_parser(
+        "list",
+        help="show a target's records in a status, with their reasons",
+        description="Print the records of a write-back target with their reasons: key, status, "
+        "attempts, last error, field errors and when they last changed (UTC). Reads the "
+        "pipeline's working warehouse, so it shows the newest state.",
+    )
+    list_parser.add_argument("target", help=target_help)
+    list_parser.add_argument(
+        "--status",
+        action="append",
+        metavar="S",
+        help="a status to show, repeatable: pending, sending, sent, confirmed, rejected, "
+        "uncertain, failed, ... (default: every status waiting for a person)",
+    )
+    requeue_parser = outbox_commands.add_parser(
+        "requeue",
+        help="send rejected, uncertain or failed records again on the next run",
+        description="Put a target's rejected, uncertain or failed records (all of them, or those "
+        "named with --key) back to pending: the next run sends them. Their attempts are kept and "
+        "the last error says who re-queued them, when, and what it was. Re-queue an uncertain "
+        "record only once you know the vendor does not hold it: it is created again. Writes the "
+        "pipeline's working warehouse and publishes it (P2P_WAREHOUSE shows the change).",
+    )
+    requeue_parser.add_argument("target", help=target_help)
+    requeue_parser.add_argument(
+        "--status", required=True, metavar="S", help="rejected, uncertain or failed"
+    )
+    requeue_parser.add_argument(
+        "--key",
+        action="append",
+        metavar="K",
+        dest="keys",
+        help="only this record (its record_key), repeatable; default: every one in --status",
+    )
     webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
     webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
     receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
@@ -275,9 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         from p2p_assets.serving import serve_webhooks
 
         return serve_webhooks(args.host, args.port)
-    if args.command in ("basware", "visma", "warehouse"):
+    if args.command in ("basware", "visma", "warehouse", "outbox"):
         from p2p_assets import maintenance
 
+        if args.command == "outbox":
+            if args.outbox_command == "list":
+                return maintenance.list_outbox(args.target, args.status)
+            return maintenance.requeue_outbox(args.target, args.status, args.keys)
         if args.command == "visma":
             return maintenance.skip_visma_file(args.file_id, args.reason)
         if args.command == "basware":

@@ -1,6 +1,7 @@
 """What a person does by hand, and only a person: `p2p-assets basware redownload` (spend the last
-download of a file), `p2p-assets visma skip` (load later files without one whose content is gone)
-and `p2p-assets warehouse sources|adopt` (where the warehouse's data came from).
+download of a file), `p2p-assets visma skip` (load later files without one whose content is gone),
+`p2p-assets warehouse sources|adopt` (where the warehouse's data came from) and `p2p-assets outbox
+list|requeue` (the write-back records waiting for a person, and sending them again).
 """
 
 import getpass
@@ -131,3 +132,87 @@ def adopt(vendor: str) -> int:
     was = f" (was {previous.describe()})" if previous else ""
     print(f"{where.published}: {vendor} data is recorded as from {source.describe()}{was}")
     return 0
+
+
+def list_outbox(target: str, statuses: list[str] | None) -> int:
+    """`p2p-assets outbox list`: the records of a write-back target in the given statuses (by
+    default those waiting for a person), with their reasons, as a table."""
+    from p2p_assets.lib.warehouse import snapshots
+    from p2p_assets.lib.warehouse.connection import connect
+    from p2p_assets.lib.writeback import review
+
+    wanted = tuple(statuses) if statuses else review.attention()
+    path = snapshots.ensure_working(snapshots.layout())
+    if not path.exists():
+        print(f"p2p-assets: no warehouse yet at {settings.warehouse_path()}", file=sys.stderr)
+        return 2
+    with connect(path, read_only=True) as con:
+        if _unknown_target(review.targets(con), target):
+            return 2
+        found = review.rows(con, target, wanted)
+        counts = review.counts(con, target)
+    shown = " or ".join(wanted)
+    everything = ", ".join(f"{status} {n}" for status, n in counts.items())
+    if not found:
+        print(f"No record of {target} is {shown} (outbox: {everything})")
+        return 0
+    print(review.render(found), end="")
+    print(f"{len(found)} record(s) of {target} {shown} (outbox: {everything})")
+    return 0
+
+
+def requeue_outbox(target: str, status: str, keys: list[str] | None) -> int:
+    """`p2p-assets outbox requeue`: records a person has dealt with go back to `pending`, so the
+    next run sends them; written to the working warehouse, then published."""
+    from p2p_assets.lib.warehouse import snapshots
+    from p2p_assets.lib.warehouse.connection import connect
+    from p2p_assets.lib.writeback import review
+
+    if status not in review.REQUEUEABLE:
+        print(
+            f"p2p-assets: {status} records cannot be re-queued; only "
+            f"{', '.join(review.REQUEUEABLE)} ones can (pending ones are sent by the next run; "
+            "sent and confirmed ones are upstream already)",
+            file=sys.stderr,
+        )
+        return 2
+    where = snapshots.layout()
+    path = snapshots.ensure_working(where)
+    if not path.exists():
+        print(f"p2p-assets: no warehouse yet at {settings.warehouse_path()}", file=sys.stderr)
+        return 2
+    with connect(path) as con:
+        if _unknown_target(review.targets(con), target):
+            return 2
+        done = review.requeue(con, target, status, keys, by=getpass.getuser())
+    missed = sorted(set(keys or ()) - set(done))
+    for key in missed:
+        print(f"p2p-assets: {target} has no {status} record {key}; left as it is", file=sys.stderr)
+    if not done:
+        print(f"Re-queued 0 records: {target} has no {status} record" + (
+            " among those keys" if keys else ""))  # fmt: skip
+        return 1 if missed else 0
+    try:
+        snapshots.publish(where)
+    except snapshots.PublishError as exc:
+        print(f"p2p-assets: re-queued, but {exc}", file=sys.stderr)
+        return 1
+    warning = (
+        "; make sure Workspace 365 or Boss Insights does not hold them already, the next run "
+        "creates them again" if status == "uncertain" else ""
+    )  # fmt: skip
+    print(
+        f"Re-queued {len(done)} {status} record(s) of {target}: pending again, attempts kept, "
+        f"with a note{warning}. The next `p2p-assets sync writeback` (or a materialisation of "
+        "the asset) sends them."
+    )
+    return 1 if missed else 0
+
+
+def _unknown_target(known: list[str], target: str) -> bool:
+    if target in known:
+        return False
+    listed = "\n".join(f"  {name}" for name in known) or "  (none: nothing was planned yet)"
+    print(f"p2p-assets: no write-back target {target!r}; the outbox knows:\n{listed}",
+          file=sys.stderr)  # fmt: skip
+    return True
