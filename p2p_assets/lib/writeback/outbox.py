@@ -157,13 +157,20 @@ def plan(
             f"AND o.payload_hash <> s.payload_hash AND ({requeue})",
             [now, target],
         )
+        # A pending record our validation refuses now (one a person re-queued that is still
+        # wrong): never sent, rejected with today's reasons.
+        con.execute(
+            f"UPDATE {TABLE} AS o SET status = 'rejected', field_errors = s.field_errors::JSON, "
+            "updated_at = ? FROM staged s WHERE o.target = ? AND o.record_key = s.record_key "
+            "AND o.status = 'pending' AND s.status = 'rejected'",
+            [now, target],
+        )
         if create_only or update_needs_remote_id:  # cannot be updated: report, never create
             con.execute(
                 f"UPDATE {TABLE} AS o SET changed_since_sent = true, updated_at = ? "
                 "FROM staged s WHERE o.target = ? AND o.record_key = s.record_key "
                 "AND o.payload_hash <> s.payload_hash AND NOT o.changed_since_sent "
-                f"AND o.status IN {UPSTREAM}"
-                + ("" if create_only else " AND o.remote_id IS NULL"),
+                f"AND o.status IN {UPSTREAM}" + ("" if create_only else " AND o.remote_id IS NULL"),
                 [now, target],
             )
         # Not created upstream last time (a network or server refusal): try
