@@ -121,6 +121,7 @@ def _plan_op(spec: CdmTarget) -> dg.OpDefinition:
         warehouse: DuckDBWarehouse,
     ) -> Planned:
         path = boss_insights.write_path(spec.obj)  # a missing path fails before anything else
+        boss_insights.send_concurrency()  # so does a wrong BOSS_INSIGHTS_CONCURRENCY
         with warehouse.journal() as journal, warehouse.connect() as con:
             rows = con.sql((QUERIES / f"{spec.name}.sql").read_text()).to_arrow_table().to_pylist()
             candidates = []
@@ -172,8 +173,9 @@ def _send_op(spec: CdmTarget) -> dg.OpDefinition:
 
         with warehouse.journal() as journal:
             sent = send_queue(
-                context, journal, spec.target, planned, boss_insights.get_client, write
-            )
+                context, journal, spec.target, planned, boss_insights.get_client, write,
+                concurrency=boss_insights.send_concurrency(),
+            )  # fmt: skip
         if sent.accepted is not None:
             context.log.info("Boss Insights: %d %s record(s) written", sent.accepted, spec.obj)
         return sent

@@ -25,6 +25,7 @@ from p2p_assets import settings
 from p2p_assets.defs.env import env_var
 from p2p_assets.lib.boss_insights.client import BossInsightsClient, BossInsightsError
 from p2p_assets.lib.warehouse.sources import Source
+from p2p_assets.lib.writeback.sending import ConcurrencyError, concurrency_from
 from p2p_assets.live import BOSS_INSIGHTS, Mode
 
 if TYPE_CHECKING:
@@ -69,6 +70,10 @@ class BossInsightsResource(dg.ConfigurableResource):
         description="BOSS_INSIGHTS_SYNC_SOURCES: `X-Sync-Sources`, e.g. `quickbooks` or "
         "`accounting`; unset: every connected application that takes the object.",
     )
+    concurrency: str | None = Field(
+        default=None,
+        description="BOSS_INSIGHTS_CONCURRENCY: records written at once, 1 to 32 (default 4).",
+    )
 
     @property
     def mode(self) -> Mode:
@@ -94,6 +99,13 @@ class BossInsightsResource(dg.ConfigurableResource):
                 f"so set {variable} (relative to BOSS_INSIGHTS_URL)"
             )
         return path
+
+    def send_concurrency(self) -> int:
+        """BOSS_INSIGHTS_CONCURRENCY, read; a value that is not 1 to 32 fails before anything."""
+        try:
+            return concurrency_from("BOSS_INSIGHTS_CONCURRENCY", self.concurrency)
+        except ConcurrencyError as exc:
+            raise BossInsightsError(f"Boss Insights: {exc}") from None
 
     @contextmanager
     def get_client(self) -> Iterator[BossInsightsClient]:
@@ -163,4 +175,5 @@ def boss_insights_resource_from_env() -> BossInsightsResource:
         },
         push=(plain("BOSS_INSIGHTS_PUSH") or "true").lower() not in ("0", "false", "no"),
         sync_sources=plain("BOSS_INSIGHTS_SYNC_SOURCES"),
+        concurrency=plain("BOSS_INSIGHTS_CONCURRENCY"),
     )
