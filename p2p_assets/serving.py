@@ -110,27 +110,34 @@ def serve_boss_insights_sandbox(host: str, port: int) -> int:
     from p2p_assets.defs.boss_insights.resources import SANDBOX_PATHS, webhook_credentials
     from p2p_assets.sandbox.boss_insights import (
         SANDBOX_CREDENTIALS,
-        BossInsightsConfig,
         BossInsightsSandbox,
+        config_from_env,
     )
+    from p2p_assets.sandbox.boss_insights.config import WEBHOOK_LAYOUTS
+    from p2p_assets.sandbox.boss_insights.env import webhook_url as configured_webhook_url
 
-    webhook_url = os.environ.get("P2P_SANDBOX_BOSS_INSIGHTS_WEBHOOK_URL") or "http://127.0.0.1:8780"
+    webhook_url = configured_webhook_url()
     username, password = webhook_credentials()
-    config = BossInsightsConfig(
+    config = config_from_env(
         webhook_url=webhook_url, webhook_username=username, webhook_password=password
     )
     sandbox = BossInsightsSandbox(config, settings.sandbox_dir("boss_insights"))
+    post = "upserts by external_id" if config.post_mode == "upsert" else "creates duplicates"
+    put = "  export BOSS_INSIGHTS_UPDATE='PUT {path}/{id}'\n" if config.put_by_id else ""
 
     def ready(url: str) -> None:
         print(
             f"serving boss_insights on {url}\n"
-            f"  pushing webhooks to {webhook_url}\n"
+            f"  pushing webhooks to {webhook_url} ({config.webhook_layout}: "
+            f"{WEBHOOK_LAYOUTS[config.webhook_layout]}); destinations "
+            f"{', '.join(config.destinations)}; a second POST {post}\n"
             f"  export BOSS_INSIGHTS_URL={url}/api\n"
             f"  export BOSS_INSIGHTS_USERNAME={SANDBOX_CREDENTIALS['username']}\n"
             f"  export BOSS_INSIGHTS_PASSWORD={SANDBOX_CREDENTIALS['password']}\n"
             f"  export BOSS_INSIGHTS_ACCOUNT_KEY={SANDBOX_CREDENTIALS['account_key']}\n"
             f"  export BOSS_INSIGHTS_VENDOR_PATH={SANDBOX_PATHS['vendor']}\n"
             f"  export BOSS_INSIGHTS_PAYABLE_INVOICE_PATH={SANDBOX_PATHS['payable_invoice']}\n"
+            f"{put}"
             f"  (sandbox credentials, not secrets; run `p2p-assets webhooks serve` to receive the "
             f"webhooks; Ctrl-C stops it)",
             flush=True,

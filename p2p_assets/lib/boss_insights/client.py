@@ -3,12 +3,13 @@
 HTTP Basic authentication plus the business client's `Account-Key`; the write paths per object
 are not published, so they come from configuration. Each write carries our own `X-Tracking-ID`,
 which Boss Insights echoes in its answer and in the webhooks of the push that follows; with
-`X-Sync-Data: push` the answer's `X-Sync-ID` identifies that asynchronous push. A POST that may
+`X-Sync-Data: push` the answer's `X-Sync-ID` identifies that asynchronous push. A write that may
 have reached Boss Insights is never sent twice here: the caller reconciles it by tracking id.
+Whether a record is updated, and how, is the caller's configuration (`updates.py`).
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -42,6 +43,7 @@ class Written:
     sync_id: str | None
     tracking_id: str | None
     body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
 
 
 class BossInsightsClient:
@@ -80,11 +82,13 @@ class BossInsightsClient:
     ) -> None:  # fmt: skip
         self._http.close()
 
-    def write(self, path: str, record: Mapping[str, Any], tracking_id: str) -> Written:
-        where = f"Boss Insights POST {path}"
+    def write(
+        self, path: str, record: Mapping[str, Any], tracking_id: str, method: str = "POST"
+    ) -> Written:
+        where = f"Boss Insights {method} {path}"
         try:
-            response = self._http.post(
-                path, json=dict(record), headers={"X-Tracking-ID": tracking_id}
+            response = self._http.request(
+                method, path, json=dict(record), headers={"X-Tracking-ID": tracking_id}
             )
         except httpx.ConnectError as exc:
             raise BossInsightsError(f"{where}: cannot connect ({exc})") from exc
@@ -98,8 +102,9 @@ class BossInsightsClient:
             body = None
         if response.status_code in (200, 201):
             return Written(
-                response.headers.get("X-Sync-ID"), response.headers.get("X-Tracking-ID"), body
-            )
+                response.headers.get("X-Sync-ID"), response.headers.get("X-Tracking-ID"), body,
+                {k.lower(): v for k, v in response.headers.items()},
+            )  # fmt: skip
         if response.status_code == 401:
             raise BossInsightsAuthError(f"{where}: HTTP 401, check the credentials and account key")
         if response.status_code == 403:
@@ -110,6 +115,15 @@ class BossInsightsClient:
             raise BossInsightsRejectedError(
                 f"{where} refused the record (HTTP {response.status_code}): {message or body}",
                 {str(k): str(v) for k, v in (fields or {}).items()},
+            )
+        if response.status_code == 404 and method != "POST":
+            raise BossInsightsRejectedError(
+                f"{where}: HTTP 404, Boss Insights has no such record to update", {}
+            )
+        if response.status_code == 405:
+            raise BossInsightsError(
+                f"{where}: HTTP 405, Boss Insights does not take {method} here (check "
+                "BOSS_INSIGHTS_UPDATE and the write paths)"
             )
         if response.status_code >= 500:
             raise BossInsightsUncertainError(f"{where}: HTTP {response.status_code}")

@@ -1,7 +1,18 @@
 """What a simulated Boss Insights account looks like: its API user, account key and scopes, the CDM
 objects it accepts writes for (at which paths, with which fields), and its webhook configuration.
 Boss Insights publishes neither write paths nor event names, so both are configuration here too.
-Faults live in the state dir so every process serving it injects the same ones."""
+Faults live in the state dir so every process serving it injects the same ones.
+
+What the manual leaves open, the sandbox plays in each variant a real tenant might have:
+- `post_mode`: a POST of a known `external_id` updates that record (`upsert`) or creates another
+  (`create`: duplicates, as a CDM without upserts would);
+- `put_by_id`: `PUT {path}/{id}` updates the record by the id the CDM returned (405 when off);
+- `webhook_layout`: where a push webhook carries its ids and outcome (`WEBHOOK_LAYOUTS`), with the
+  outcome as a status word (`success_status`, `failure_status`) or, for an `outcome_field` whose
+  last part is `success`, a boolean (`result.success` nests it);
+- `destinations`: the connected applications a push goes to (one outcome each); a failed push
+  fails in `failing_destination` (default: the last) and succeeds in the others.
+"""
 
 import dataclasses
 from dataclasses import dataclass, field
@@ -15,6 +26,15 @@ SANDBOX_CREDENTIALS = {  # the sandbox's own, not secrets
 SANDBOX_WEBHOOK_CREDENTIALS = ("p2p-webhooks", "sandbox-webhook-password")
 FAIL_STATUSES = (500, 502, 503)
 FIELD_KINDS = ("text", "integer", "date", "currency", "boolean")
+POST_MODES = ("upsert", "create")
+WEBHOOK_LAYOUTS = {
+    "nested": "data.trackingId, data.syncId and the outcome in data (the default)",
+    "top_level": "trackingId, syncId and the outcome beside event and requestId",
+    "headers": "X-Tracking-ID and X-Sync-ID as request headers, the outcome in data",
+    "results": "data.results: [{source, status, message}], one per destination, with "
+    "data.status 'completed' whatever they say",
+    "per_destination": "one event per destination, each with data.source and its outcome",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,27 @@ class BossInsightsConfig:
     webhook_retries: int = 3
     push_delay_seconds: float = 0.05
     retry_delay_seconds: float = 0.05
+    post_mode: str = "upsert"
+    put_by_id: bool = True
+    webhook_layout: str = "nested"
+    outcome_field: str = "status"
+    success_status: str = "success"
+    failure_status: str = "failed"
+    destinations: tuple[str, ...] = ("quickbooks",)
+    failing_destination: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.post_mode not in POST_MODES:
+            raise ValueError(f"post_mode must be one of {POST_MODES}, not {self.post_mode!r}")
+        if self.webhook_layout not in WEBHOOK_LAYOUTS:
+            raise ValueError(
+                f"webhook_layout must be one of {tuple(WEBHOOK_LAYOUTS)}, not "
+                f"{self.webhook_layout!r}"
+            )
+        if not self.destinations or not all(self.destinations):
+            raise ValueError("destinations must name at least one connected application")
+        if not self.outcome_field or "" in self.outcome_field.split("."):
+            raise ValueError(f"outcome_field {self.outcome_field!r} is not a dotted path")
 
     def object_at(self, path: str) -> CdmObject | None:
         return next((o for o in self.objects if o.path == path), None)
