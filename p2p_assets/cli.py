@@ -294,9 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     webhooks_parser = commands.add_parser("webhooks", help="the webhook receiver")
     webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
-    receive_parser = webhooks_commands.add_parser("serve", help="receive and store webhooks")
-    receive_parser.add_argument("--host", default="127.0.0.1")
-    receive_parser.add_argument("--port", type=int, default=8780)
+    receive_parser = webhooks_commands.add_parser(
+        "serve",
+        help="receive and store webhooks",
+        description="Receive vendor webhooks (HTTP Basic: P2P_WEBHOOK_USERNAME and "
+        "P2P_WEBHOOK_PASSWORD) and store each event once in data/webhooks/events.sqlite3 before "
+        "answering 200. GET /healthz answers 200 for a load balancer. Limits: "
+        "P2P_WEBHOOK_MAX_BODY_BYTES (default 1048576, 413 beyond), "
+        "P2P_WEBHOOK_REQUEST_TIMEOUT_SECONDS (default 10, for the headers and again for the "
+        "body), P2P_WEBHOOK_MAX_CONNECTIONS (default 4096, 503 beyond). SIGINT or SIGTERM "
+        "finish the requests in flight, then exit 0.",
+    )
+    receive_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    receive_parser.add_argument("--port", type=int, default=8780, help="default: 8780")
     args = parser.parse_args(argv)
     if args.command == "sql" and (args.max_rows or 0) < 0:
         parser.error("--max-rows must be 0 (all rows) or more")

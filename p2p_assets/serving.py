@@ -3,8 +3,12 @@ receiver as processes of their own, in the foreground until SIGINT or SIGTERM.""
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from p2p_assets import settings
+
+if TYPE_CHECKING:
+    from p2p_assets.lib.webhooks.receiver import Limits
 
 CONFIGURATION_ERROR = 2
 
@@ -148,7 +152,13 @@ def serve_boss_insights_sandbox(host: str, port: int) -> int:
 
 
 def serve_webhooks(host: str, port: int) -> int:
-    from p2p_assets.lib.webhooks.receiver import EventStore, WebhookServer
+    """Serve the webhook receiver in the foreground until SIGINT or SIGTERM; exit 0 once the
+    requests in flight are stored and answered.
+
+    The first stdout line is `Webhook receiver on http://HOST:PORT storing into PATH`, printed once
+    the port is bound (connections queue in the backlog from then on) and SIGTERM is handled.
+    """
+    from p2p_assets.lib.webhooks.receiver import EventStore, Limits, WebhookServer
 
     username = os.environ.get("P2P_WEBHOOK_USERNAME")
     password = os.environ.get("P2P_WEBHOOK_PASSWORD")
@@ -164,17 +174,52 @@ def serve_webhooks(host: str, port: int) -> int:
             file=sys.stderr,
         )
         return CONFIGURATION_ERROR
-    store = EventStore(settings.webhook_store())
-    server = WebhookServer((host, port), store, username or "", password or "")
-    bound_host, bound_port = server.server_address[:2]
-    print(
-        f"Webhook receiver on http://{bound_host}:{bound_port} storing into {store.path}",
-        flush=True,
-    )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        limits = Limits.from_env(os.environ)
+    except ValueError as exc:
+        print(f"p2p-assets: {exc}", file=sys.stderr)
+        return CONFIGURATION_ERROR
+    limits = _within_open_files_limit(limits)
+    store = EventStore(settings.webhook_store())
+    server = WebhookServer((host, port), store, username or "", password or "", limits)
+
+    def ready() -> None:
+        print(
+            f"Webhook receiver on {server.url} storing into {store.path}\n"
+            f"  at most {limits.max_connections} connections, bodies up to "
+            f"{limits.max_body_bytes} bytes, {limits.request_timeout:g} s for a request's "
+            "headers and again for its body (SIGINT or SIGTERM: finish the requests in flight, "
+            "then exit)",
+            flush=True,
+        )
+
+    try:
+        server.serve_forever(ready)
     finally:
         server.server_close()
     return 0
+
+
+def _within_open_files_limit(limits: "Limits") -> "Limits":
+    """Raise this process's open-file limit (often 1,024 by default) so that `max_connections`
+    connections, the store and the listener fit; with a lower hard limit, accept fewer
+    connections (and say so) rather than fail accepting them."""
+    import dataclasses
+    import resource
+
+    spare = 64  # the listener, the SQLite files, logging, the thread pool's wake-up pipes
+    wanted = limits.max_connections + spare
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        fitting = max(1, soft - spare)
+        print(
+            f"p2p-assets: the open-file limit ({soft}) allows {fitting} webhook connections, "
+            f"not {limits.max_connections} (raise `ulimit -Hn` or lower "
+            "P2P_WEBHOOK_MAX_CONNECTIONS)",
+            file=sys.stderr,
+        )
+        return dataclasses.replace(limits, max_connections=fitting)
+    return limits
