@@ -26,9 +26,11 @@ VENDOR_POOLS = {
     "workspace365": "workspace365_api",
 }
 """Vendor resource key -> the pool its calls run in (resource keys as in defs/resources.py)."""
-CONFIGURATION = {"source", "write_path"}
+CONFIGURATION = {"source", "write_path", "update_method", "webhook_layout", "mapping_file"}
 """What a `duckdb` step may read off a vendor resource: configuration, never a call (`source()`
-names where data comes from, `write_path()` is a configured path)."""
+names where data comes from, `write_path()` is a configured path, `update_method()`,
+`webhook_layout()` and `mapping_file()` read Boss Insights' configured update method, webhook
+layout and CDM field mapping)."""
 JOURNAL = {"journal"}
 """What a step outside `duckdb` may use of the warehouse resource: the write-back send journal, a
 SQLite file beside the warehouse (never the DuckDB file)."""

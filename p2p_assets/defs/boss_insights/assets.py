@@ -2,13 +2,14 @@
 invoices, and the push webhooks that confirm them.
 
 Materialising `boss_insights/vendors` or `boss_insights/payable_invoices` runs its query in
-`queries/`, converts each row with the field mapping below (validated before anything is sent),
-plans the outbox and writes each new or changed record, claiming it in the send journal before
-the call and recording `sent` (with Boss Insights' `X-Sync-ID`) after. Boss Insights pushes each
-write on to the connected applications and reports the outcome by webhook, echoing our
-`X-Tracking-ID`; `boss_insights/sync_events` (`webhooks.py`) folds the stored webhooks into the
-warehouse and confirms (or fails) the outbox rows they name, including those a crashed run left
-unanswered.
+`queries/`, converts each row with the CDM field mapping beside it (`<name>.fields.toml`, which a
+user edits; validated before anything is sent), plans the outbox and writes each new record (and
+each changed one only when `BOSS_INSIGHTS_UPDATE` says how), claiming it in the send journal
+before the call and recording `sent` (with Boss Insights' `X-Sync-ID` and the CDM's id) after.
+Boss Insights pushes each write on to the connected applications and reports the outcome by
+webhook, echoing our `X-Tracking-ID`; `boss_insights/sync_events` (`webhooks.py`) folds the stored
+webhooks into the warehouse and settles the outbox rows they name (`confirmed`, `push_failed`,
+`unknown_outcome`), including those a crashed run left unanswered.
 
 Each write-back asset is three steps (see `defs/warehouse/writeback.py`): plan (pool `duckdb`),
 send (pool `boss_insights_api`, the send journal and Boss Insights only), record (pool `duckdb`).
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from p2p_assets.defs.boss_insights.resources import BossInsightsResource
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
@@ -36,8 +38,11 @@ from p2p_assets.lib.boss_insights.client import (
     BossInsightsError,
     BossInsightsRejectedError,
     BossInsightsUncertainError,
+    Written,
 )
-from p2p_assets.lib.boss_insights.records import CdmField, Kind, to_record
+from p2p_assets.lib.boss_insights.layout import lookup
+from p2p_assets.lib.boss_insights.mapping import MappingError, check_columns, load_fields
+from p2p_assets.lib.boss_insights.records import to_record
 from p2p_assets.lib.writeback import outbox
 
 QUERIES = Path(__file__).parent / "queries"
@@ -48,7 +53,6 @@ GROUP = "writeback"
 class CdmTarget:
     name: str  # the asset and query name
     obj: str  # the CDM object
-    fields: tuple[CdmField, ...]
     deps: tuple[dg.AssetKey, ...]
     description: str
 
@@ -60,26 +64,20 @@ class CdmTarget:
     def target(self) -> str:
         return f"{events.TARGET_PREFIX}{self.obj}"
 
+    @property
+    def query(self) -> Path:
+        return QUERIES / f"{self.name}.sql"
 
-def _text(name: str, required: bool = False) -> CdmField:
-    return CdmField(name, Kind.TEXT, name, required=required)
+    @property
+    def mapping(self) -> Path:
+        """The CDM field names and types, a file a user changes without editing code (or one
+        of the same name in BOSS_INSIGHTS_MAPPING_DIR)."""
+        return QUERIES / f"{self.name}.fields.toml"
 
 
 VENDORS = CdmTarget(
     "vendors",
     "vendor",
-    (
-        _text("external_id", required=True),
-        _text("code"),
-        _text("name", required=True),
-        _text("tax_number"),
-        _text("country"),
-        _text("city"),
-        _text("postal_code"),
-        CdmField("currency", Kind.CURRENCY, "currency"),
-        CdmField("payment_terms_days", Kind.INTEGER, "payment_terms_days"),
-        CdmField("active", Kind.BOOLEAN, "active"),
-    ),
     (dg.AssetKey(["basware", "adm_supplier"]),),
     "Basware suppliers (`basware.adm_supplier`) written to the Boss Insights Common Data Model "
     "as vendors.",
@@ -87,19 +85,6 @@ VENDORS = CdmTarget(
 PAYABLE_INVOICES = CdmTarget(
     "payable_invoices",
     "payable_invoice",
-    (
-        _text("external_id", required=True),
-        _text("vendor_external_id", required=True),
-        _text("number", required=True),
-        CdmField("issue_date", Kind.DATE, "issue_date"),
-        CdmField("due_date", Kind.DATE, "due_date"),
-        CdmField("currency", Kind.CURRENCY, "currency", required=True),
-        CdmField("subtotal", Kind.MINOR_UNITS, "subtotal", currency_column="currency"),
-        CdmField("tax", Kind.MINOR_UNITS, "tax", currency_column="currency"),
-        CdmField("total", Kind.MINOR_UNITS, "total", required=True, currency_column="currency"),
-        _text("status"),
-        CdmField("paid_date", Kind.DATE, "paid_date"),
-    ),
     (dg.AssetKey(["basware", "ia_invoice"]), VENDORS.key),
     "Basware invoices (`basware.ia_invoice`, not removed) written to the Boss Insights Common "
     "Data Model as payable invoices, amounts in minor units, after their vendors.",
@@ -107,13 +92,42 @@ PAYABLE_INVOICES = CdmTarget(
 TARGETS = (VENDORS, PAYABLE_INVOICES)
 
 
+def _candidates(
+    con: duckdb.DuckDBPyConnection, spec: CdmTarget, mapping: Path
+) -> tuple[list[outbox.Candidate], int]:
+    """The query's records, converted with `mapping` and validated; a mapping that reads a
+    column the query does not return fails here, naming both files and the column."""
+    fields = load_fields(mapping)
+    relation = con.sql(spec.query.read_text())
+    check_columns(fields, relation.columns, mapping, spec.query)
+    if "record_key" not in relation.columns:
+        raise MappingError(f"{spec.query.name} must return a record_key column")
+    rows = relation.to_arrow_table().to_pylist()
+    candidates = []
+    for row in rows:
+        record, errors = to_record(fields, row)
+        candidates.append(
+            outbox.Candidate(str(row["record_key"]), record, outbox.payload_hash(record), errors)
+        )
+    return candidates, len(rows)
+
+
+def _created_id(written: Written, paths: tuple[str, ...]) -> str | None:
+    """The CDM's id for a record it created, at the first of `paths` (BOSS_INSIGHTS_ID_PATH)."""
+    for path in paths:
+        value = lookup(written.body, written.headers, path)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
+
+
 def _plan_op(spec: CdmTarget) -> dg.OpDefinition:
     @dg.op(
         name=f"boss_insights_{spec.name}_plan",
         ins={"after": dg.In(dg.Nothing)},  # the tables the query reads
         pool="duckdb",
-        description=f"Run queries/{spec.name}.sql, validate each record and plan the outbox "
-        "(the warehouse only).",
+        description=f"Run queries/{spec.name}.sql, convert each row with "
+        f"queries/{spec.name}.fields.toml, validate it and plan the outbox (the warehouse only).",
     )
     def plan(
         context: dg.OpExecutionContext,
@@ -122,21 +136,20 @@ def _plan_op(spec: CdmTarget) -> dg.OpDefinition:
     ) -> Planned:
         path = boss_insights.write_path(spec.obj)  # a missing path fails before anything else
         boss_insights.send_concurrency()  # so does a wrong BOSS_INSIGHTS_CONCURRENCY
-        with warehouse.journal() as journal, warehouse.connect() as con:
-            rows = con.sql((QUERIES / f"{spec.name}.sql").read_text()).to_arrow_table().to_pylist()
-            candidates = []
-            for row in rows:
-                record, errors = to_record(spec.fields, row)
-                candidates.append(
-                    outbox.Candidate(
-                        str(row["record_key"]), record, outbox.payload_hash(record), errors
-                    )  # fmt: skip
-                )
-            queue = plan_outbox(
-                context, con, journal, spec.target, boss_insights.source(), candidates,
-                create_only=False,
-            )  # fmt: skip
-        return Planned(context.run_id, queue, {"records_in_query": len(rows), "write_path": path})
+        update = boss_insights.update_method()
+        mapping = boss_insights.mapping_file(spec.mapping)
+        try:
+            with warehouse.journal() as journal, warehouse.connect() as con:
+                candidates, count = _candidates(con, spec, mapping)
+                queue = plan_outbox(
+                    context, con, journal, spec.target, boss_insights.source(), candidates,
+                    create_only=update.create_only, update_needs_remote_id=update.needs_remote_id,
+                )  # fmt: skip
+        except MappingError as exc:
+            raise dg.Failure(description=f"Boss Insights {spec.name}: {exc}") from exc
+        metadata = {"records_in_query": count, "write_path": path, "update": update.describe(),
+                    "mapping": str(mapping)}  # fmt: skip
+        return Planned(context.run_id, queue, metadata)
 
     return plan
 
@@ -155,10 +168,13 @@ def _send_op(spec: CdmTarget) -> dg.OpDefinition:
         planned: Planned,
     ) -> Sent:
         path = boss_insights.write_path(spec.obj)
+        update = boss_insights.update_method()
+        id_paths = boss_insights.created_id_paths()
 
         def write(client: BossInsightsClient, item: outbox.Outgoing) -> outbox.Outcome:
+            method, where = update.request(path, item.remote_id)
             try:
-                written = client.write(path, item.payload, item.tracking_id)
+                written = client.write(where, item.payload, item.tracking_id, method)
             except BossInsightsRejectedError as exc:
                 return outbox.Outcome("rejected", error=str(exc), field_errors=exc.field_errors)
             except BossInsightsUncertainError as exc:  # its webhook, if any, will tell
@@ -167,8 +183,7 @@ def _send_op(spec: CdmTarget) -> dg.OpDefinition:
                 raise outbox.StopSending(
                     f"Boss Insights write-back of {spec.name} stopped: {exc}"
                 ) from exc
-            remote = written.body.get("id") if isinstance(written.body, dict) else None
-            remote_id = str(remote) if remote is not None else None
+            remote_id = item.remote_id or _created_id(written, id_paths)
             return outbox.Outcome("sent", sync_id=written.sync_id, remote_id=remote_id)
 
         with warehouse.journal() as journal:
@@ -191,11 +206,16 @@ def _record_op(spec: CdmTarget) -> dg.OpDefinition:
         "meanwhile; fail the run if sending stopped.",
     )
     def record(
-        context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, planned: Planned, sent: Sent
+        context: dg.OpExecutionContext,
+        boss_insights: BossInsightsResource,
+        warehouse: DuckDBWarehouse,
+        planned: Planned,
+        sent: Sent,
     ) -> None:
+        layout = boss_insights.webhook_layout()
         with warehouse.journal() as journal, warehouse.connect() as con:
             record_sent(context, con, journal, spec.target, sent)
-            settled = events.reconcile(con)  # webhooks folded while we were sending
+            settled = events.reconcile(con, layout)  # webhooks folded while we were sending
             metadata = outbox_metadata(con, spec.target)
         context.add_output_metadata(
             {
@@ -224,12 +244,13 @@ def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
         },
         group_name=GROUP,
         kinds={"bossinsights", "duckdb"},
-        description=f"{spec.description} Only records new or changed since the last "
-        "materialisation are sent (Boss Insights updates a record written again); every "
-        f"record's state is in `writeback.outbox` (target `{spec.target}`), confirmed when its "
-        f"push webhook arrives. Query: `p2p_assets/defs/boss_insights/queries/{spec.name}.sql`. "
-        "Three steps: plan and record in pool `duckdb`, the Boss Insights calls alone in pool "
-        "`boss_insights_api`.",
+        description=f"{spec.description} New records are sent once; a changed one is sent "
+        "again only as BOSS_INSIGHTS_UPDATE says (unset: it is reported as changed_since_sent, "
+        f"never posted twice). Every record's state is in `writeback.outbox` (target "
+        f"`{spec.target}`), confirmed only by a webhook saying every destination succeeded. "
+        f"Query: `p2p_assets/defs/boss_insights/queries/{spec.name}.sql`, CDM fields: "
+        f"`{spec.name}.fields.toml` beside it. Three steps: plan and record in pool `duckdb`, "
+        "the Boss Insights calls alone in pool `boss_insights_api`.",
     )
     def _asset(**reads):
         planned = plan(after=list(reads.values()))

@@ -1,8 +1,9 @@
 -- Basware invoices as Boss Insights Common Data Model payable invoices, referring to their vendor
 -- by its Basware supplier id. Amounts stay exact decimals here; they are sent in the currency's
--- minor unit (cents). Invoices removed in Basware are not sent. `record_key` identifies the record
--- in writeback.outbox; a changed status or payment is sent again as an update. Basware's DATEs
--- carry a time of day; the CDM's dates are days.
+-- minor unit (cents). Invoices removed in Basware are not sent. Each column becomes the CDM field
+-- payable_invoices.fields.toml maps it to; `record_key` identifies the record in writeback.outbox;
+-- a changed status or payment is sent again as BOSS_INSIGHTS_UPDATE says (unset: only reported).
+-- Basware's DATEs carry a time of day; the CDM's dates are days.
 SELECT
     ID AS record_key,
     ID AS external_id,

@@ -1,6 +1,6 @@
--- Basware suppliers as Boss Insights Common Data Model vendors. One row per supplier; the columns
--- are the CDM field names (see FIELDS in p2p_assets/defs/boss_insights/assets.py for their types)
--- and `record_key` identifies the record in writeback.outbox. Bank accounts are not sent.
+-- Basware suppliers as Boss Insights Common Data Model vendors. One row per supplier; each column
+-- becomes the CDM field vendors.fields.toml maps it to (with its type), and `record_key`
+-- identifies the record in writeback.outbox. Bank accounts are not sent.
 SELECT
     ID AS record_key,
     ID AS external_id,
