@@ -287,7 +287,12 @@ class WritebackReport:
                     f"Write-back {asset}: {counts['events_folded_now']} webhook event(s) folded, "
                     f"{counts.get('confirmed_now', 0)} record(s) confirmed, "
                     f"{counts.get('push_failures_now', 0)} push(es) failed"
-                )
+                    + (f", {counts['unknown_outcomes_now']} outcome(s) unknown"
+                       if counts.get("unknown_outcomes_now") else "")
+                    + (f", {counts['events_with_a_problem_now']} event(s) with a problem "
+                       "(boss_insights.sync_events.problem)"
+                       if counts.get("events_with_a_problem_now") else "")
+                )  # fmt: skip
                 continue
             lines.append(
                 f"Write-back {asset}: {counts.get('sent_now', 0)} sent now; outbox "
@@ -303,7 +308,8 @@ WRITEBACK_JOBS = {
     "workspace365": ("workspace365_writeback_job",),
     "boss_insights": ("boss_insights_writeback_job", "boss_insights_sync_events_job"),
 }
-_REPORTED = ("sent_now", "events_folded_now", "confirmed_now", "push_failures_now")
+_REPORTED = ("sent_now", "events_folded_now", "confirmed_now", "push_failures_now",
+             "unknown_outcomes_now", "events_with_a_problem_now")  # fmt: skip
 
 
 def sync_writeback(

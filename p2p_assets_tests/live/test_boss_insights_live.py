@@ -326,6 +326,8 @@ def test_malformed_events_never_stop_later_events_from_confirming(
     user.env.update(live_env(served))
     first = user.sync("boss_insights")  # folds the bad events before any webhook of ours
     assert first.returncode == 0, output(first)
+    bad = 2 + (at_the_door.status_code == 200)
+    assert f"{bad} event(s) with a problem (boss_insights.sync_events.problem)" in first.stdout
     wait_for_webhooks(served)
     second = user.sync("boss_insights")
     assert second.returncode == 0, output(second)
