@@ -26,11 +26,13 @@ VENDOR_POOLS = {
     "workspace365": "workspace365_api",
 }
 """Vendor resource key -> the pool its calls run in (resource keys as in defs/resources.py)."""
-CONFIGURATION = {"source", "write_path", "update_method", "webhook_layout", "mapping_file"}
+CONFIGURATION = {"source", "write_path", "update_method", "webhook_layout", "mapping_file",
+                 "send_concurrency", "zone"}  # fmt: skip
 """What a `duckdb` step may read off a vendor resource: configuration, never a call (`source()`
 names where data comes from, `write_path()` is a configured path, `update_method()`,
 `webhook_layout()` and `mapping_file()` read Boss Insights' configured update method, webhook
-layout and CDM field mapping)."""
+layout and CDM field mapping, `send_concurrency()` a configured number of calls at once (read at
+the plan, so a wrong one fails before anything), `zone()` Workspace 365's configured time zone)."""
 JOURNAL = {"journal"}
 """What a step outside `duckdb` may use of the warehouse resource: the write-back send journal, a
 SQLite file beside the warehouse (never the DuckDB file)."""
