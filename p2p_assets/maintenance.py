@@ -140,8 +140,14 @@ def list_outbox(target: str, statuses: list[str] | None) -> int:
     from p2p_assets.lib.warehouse import snapshots
     from p2p_assets.lib.warehouse.connection import connect
     from p2p_assets.lib.writeback import review
+    from p2p_assets.lib.writeback.outbox import STATUSES
 
     wanted = tuple(statuses) if statuses else review.attention()
+    unknown = [status for status in wanted if status not in STATUSES]
+    if unknown:
+        print(f"p2p-assets: no outbox status {', '.join(unknown)}; the statuses are "
+              f"{', '.join(STATUSES)}", file=sys.stderr)  # fmt: skip
+        return 2
     path = snapshots.ensure_working(snapshots.layout())
     if not path.exists():
         print(f"p2p-assets: no warehouse yet at {settings.warehouse_path()}", file=sys.stderr)

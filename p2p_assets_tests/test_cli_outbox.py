@@ -145,6 +145,8 @@ def test_what_cannot_be_requeued_is_refused_and_unknown_targets_are_listed(data_
     assert missing.returncode == 1
     assert f"{TARGET} has no failed record nope; left as it is" in missing.stderr
     assert "Re-queued 0 records" in missing.stdout
+    typo = cli(env, "outbox", "list", TARGET, "--status", "rejectd")
+    assert typo.returncode == 2 and "no outbox status rejectd; the statuses are" in typo.stderr
     nothing = cli(env, "outbox", "list", TARGET)
     assert nothing.returncode == 0 and nothing.stdout.startswith(f"No record of {TARGET} is ")
     help_text = cli(env, "outbox", "requeue", "--help").stdout
