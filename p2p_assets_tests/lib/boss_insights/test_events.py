@@ -4,30 +4,15 @@ cannot be read is kept with its problem without stopping the others."""
 
 import itertools
 import json
-from pathlib import Path
 
-import duckdb
 import pytest
 
 from p2p_assets.lib.boss_insights import events
 from p2p_assets.lib.boss_insights.layout import WebhookLayout, parse
 from p2p_assets.lib.writeback import outbox
-from p2p_assets.lib.writeback.journal import Journal, journal_path
 
 TARGET = "boss_insights:vendor"
 AT = "2026-11-22T10:00:00+00:00"
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
-        yield connection
-
-
-@pytest.fixture
-def journal(tmp_path: Path):
-    with Journal(journal_path(tmp_path / "w.duckdb")) as opened:
-        yield opened
 
 
 def _sent(con, journal, *keys: str) -> dict[str, str]:

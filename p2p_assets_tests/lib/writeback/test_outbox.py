@@ -1,33 +1,16 @@
 """The outbox, its send journal and the Boss Insights webhook fold, on a real DuckDB file."""
 
-from pathlib import Path
-
-import duckdb
 import pytest
 
 from p2p_assets.lib.boss_insights import events
 from p2p_assets.lib.warehouse.connection import transaction
 from p2p_assets.lib.writeback import outbox
 from p2p_assets.lib.writeback.journal import (
-    Journal,
     LeaseHeldError,
     StalePlanError,
-    journal_path,
 )
 
 TARGET = "boss_insights:vendor"
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
-        yield connection
-
-
-@pytest.fixture
-def journal(tmp_path: Path):
-    with Journal(journal_path(tmp_path / "w.duckdb")) as opened:
-        yield opened
 
 
 def _candidates(**payloads: dict) -> list[outbox.Candidate]:

@@ -1,26 +1,10 @@
 """Re-queueing by a person (`review.requeue`) on a real DuckDB outbox, and the next plan."""
 
-from pathlib import Path
-
-import duckdb
 import pytest
 
 from p2p_assets.lib.writeback import outbox, review
-from p2p_assets.lib.writeback.journal import Journal, journal_path
 
 TARGET = "workspace365:Invoice exceptions"
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
-        yield connection
-
-
-@pytest.fixture
-def journal(tmp_path: Path):
-    with Journal(journal_path(tmp_path / "w.duckdb")) as opened:
-        yield opened
 
 
 def _plan(con, journal, **candidates: dict | None) -> dict[str, outbox.Outgoing]:
