@@ -1,7 +1,8 @@
 """`p2p-assets`: the project's command line.
 
 p2p-assets dev [--port 3000]         load what is new, then open the Dagster UI (sandbox by default)
-p2p-assets sync [basware] [visma] [writeback]   load what is new, then write back; exit 1 on failure
+p2p-assets sync [basware] [visma] [marts] [writeback]   load what is new, build the marts, write
+                                    back; exit 1 on failure
                                     (writeback = workspace365 and boss_insights, each selectable)
 p2p-assets sandbox serve basware     serve a vendor sandbox (basware, visma, workspace365,
                                     boss_insights) on a loopback port
@@ -26,11 +27,12 @@ from p2p_assets import live, settings
 from p2p_assets.serving import SANDBOX_PORTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VENDORS = ("basware", "visma", "writeback")
+VENDORS = ("basware", "visma", "marts", "writeback")
 # What each `sync` argument touches, as `p2p_assets.live` names the vendors.
 TOUCHES = {
     "basware": ("basware",),
     "visma": ("visma",),
+    "marts": (),
     "writeback": ("workspace365", "boss_insights"),
     "workspace365": ("workspace365",),
     "boss_insights": ("boss_insights",),
@@ -73,6 +75,7 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
         publish_warehouse,
         recover_abandoned_runs,
         sync_basware,
+        sync_marts,
         sync_visma,
         sync_writeback,
     )
@@ -83,6 +86,7 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
     syncs = {
         "basware": sync_basware,
         "visma": sync_visma,
+        "marts": sync_marts,
         "writeback": sync_writeback,
         **{t: functools.partial(sync_writeback, targets=(t,)) for t in WRITEBACK_JOBS},
     }
@@ -92,8 +96,18 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
         raise SystemExit(f"unknown vendor {', '.join(unknown)}; known: {known}")
     if configuration_problems(tuple(key for v in vendors for key in TOUCHES[v])):
         return CONFIGURATION_ERROR
+    # The marts follow the loads and come before the write-back, which reads them; they are
+    # built when what they read changed. `sync basware` alone loads Basware only.
+    requested = set(vendors)
+    if "writeback" in vendors or any(v in WRITEBACK_JOBS for v in vendors):
+        vendors = [*dict.fromkeys([*vendors, "marts"])]
+    order = {"basware": 0, "visma": 1, "marts": 2}
+    vendors = sorted(vendors, key=lambda v: order.get(v, 3))
     runs = []
     for vendor in vendors:
+        if vendor == "marts":
+            runs.append((vendor, ()))
+            continue
         targets = tuple(k for k in TOUCHES[vendor] if live.mode_from_env(k) is not live.Mode.OFF)
         if targets:
             runs.append((vendor, targets))
@@ -138,6 +152,8 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
             run = syncs[vendor]
             if vendor == "writeback":
                 run = functools.partial(sync_writeback, targets=targets)
+            if vendor == "marts" and explicit and "marts" in requested:
+                run = functools.partial(sync_marts, force=True)  # asked for: built even if current
             try:
                 report = run(defs, instance, log_level="INFO" if verbose else "WARNING")
             except Exception as exc:  # one vendor down must not stop the others
@@ -190,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         "vendors",
         nargs="*",
         metavar="vendor",
-        help="basware, visma, writeback (default: all, in that order); workspace365 or "
-        "boss_insights for one write-back target",
+        help="basware, visma, marts, writeback (default: all, in that order; the marts are "
+        "built before any write-back); workspace365 or boss_insights for one write-back target",
     )
     sandbox_parser = commands.add_parser("sandbox", help="vendor simulators")
     sandbox_commands = sandbox_parser.add_subparsers(dest="sandbox_command", required=True)

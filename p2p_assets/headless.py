@@ -5,6 +5,7 @@ in `DAGSTER_HOME`, so every run shows up in the UI afterwards.
 """
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC
 
@@ -12,6 +13,8 @@ import dagster as dg
 
 from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
 from p2p_assets.defs.basware.sensors import WAITING, plan_extracts
+from p2p_assets.defs.marts.assets import JOB as MARTS_JOB
+from p2p_assets.defs.marts.project import GROUP as MARTS_GROUP
 from p2p_assets.defs.operations.recovery import TRIGGER_TAG, Recovered, recover
 from p2p_assets.defs.operations.watchdog import execute_in_process
 from p2p_assets.defs.resources import configured
@@ -267,6 +270,101 @@ def sync_visma(
             outcome.error = failure_message(result)
         report.outcomes.append(outcome)
         publish_warehouse(defs, instance, only_if_due=True, log_level=log_level)
+    return report
+
+
+@dataclass
+class MartsReport:
+    summaries: list[tuple[str, dict[str, object]]] = field(default_factory=list)  # (mart, figures)
+    failed_checks: list[tuple[str, str]] = field(default_factory=list)  # (check, what it says)
+    error: str | None = None
+    current: bool = False  # nothing they read changed since they were built
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
+
+    def render(self) -> str:
+        if self.current:
+            return "Marts: current (nothing they read changed since they were built)"
+        built = len(self.summaries)
+        lines = [
+            f"Marts: {built} built in {self.seconds:.1f} s"
+            + (f", {len(self.failed_checks)} check(s) failed" if self.failed_checks else "")
+        ]
+        for mart, figures in self.summaries:
+            line = f"  {mart:<40}{int(figures.get('dagster/row_count', 0)):>9,} rows"
+            if "open_problems" in figures:
+                line += (
+                    f", {int(figures['open_problems'])} open problem(s) "
+                    f"({float(figures.get('open_problem_amount', 0)):,.2f})"
+                )
+            lines.append(line)
+        for check, description in self.failed_checks:
+            lines.append(f"  CHECK FAILED {check}: {description}")
+        if self.error:
+            lines.append("  FAILED " + self.error.replace("\n", "\n    "))
+        return "\n".join(lines)
+
+
+def marts_stale(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
+    """Whether a mart was never built, or an asset it reads was materialised after it was."""
+    graph = defs.resolve_asset_graph()
+    marts = [k for k in graph.get_all_asset_keys() if k.path[0] == MARTS_GROUP]
+    inputs = {p for k in marts for p in graph.get(k).parent_keys if p.path[0] != MARTS_GROUP}
+
+    def latest(key: dg.AssetKey) -> int | None:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key), limit=1, ascending=False
+        ).records
+        return records[0].storage_id if records else None
+
+    built = [latest(k) for k in marts]
+    if not marts or any(b is None for b in built):
+        return True
+    changed = [s for s in (latest(k) for k in inputs) if s is not None]
+    return bool(changed) and max(changed) > min(b for b in built if b is not None)
+
+
+def sync_marts(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    *,
+    log_level: str = "WARNING",
+    force: bool = False,
+) -> MartsReport:
+    """Build the marts (dbt, `marts_job`) when what they read changed since they were built."""
+    if not force and not marts_stale(defs, instance):
+        return MartsReport(current=True)
+    report = MartsReport()
+    started = time.monotonic()
+    result = execute_in_process(
+        defs.resolve_job_def(MARTS_JOB),
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags=dict([SYNC_TAG]),
+    )
+    report.seconds = time.monotonic() - started
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        figures = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        report.summaries.append((".".join(materialization.asset_key.path), figures))
+    report.summaries.sort()
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            text = evaluation.description or ""
+            if not text:
+                failures = evaluation.metadata.get("dbt_failures") or evaluation.metadata.get(
+                    "failed_row_count"
+                )
+                text = f"{getattr(failures, 'value', failures)} failing row(s)" if failures else ""
+            name = f"{'.'.join(evaluation.asset_key.path)}:{evaluation.check_name}"
+            report.failed_checks.append((name, text or "failed"))
+    if not result.success:
+        report.error = failure_message(result)
+    publish_warehouse(defs, instance, only_if_due=True, log_level=log_level)
     return report
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 
 from p2p_assets.defs.basware.resources import basware_resource_from_env
 from p2p_assets.defs.boss_insights.resources import boss_insights_resource_from_env
+from p2p_assets.defs.marts.project import dbt_resource
 from p2p_assets.defs.visma.resources import visma_resource_from_env
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.defs.workspace365.resources import workspace365_resource_from_env
@@ -20,6 +21,7 @@ from p2p_assets.defs.workspace365.resources import workspace365_resource_from_en
 FROM_ENV: dict[str, Callable[[], dg.ConfigurableResource]] = {
     "basware": basware_resource_from_env,
     "boss_insights": boss_insights_resource_from_env,
+    "dbt": dbt_resource,
     "visma": visma_resource_from_env,
     "warehouse": DuckDBWarehouse,
     "workspace365": workspace365_resource_from_env,
