@@ -63,6 +63,10 @@ def prepare_dagster_home() -> Path:
     return home
 
 
+def writeback_targets(vendors: list[str]) -> list[str]:
+    return [t for v in vendors for t in TOUCHES[v] if t in ("workspace365", "boss_insights")]
+
+
 def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) -> int:
     """Run each vendor's sync; 0 when all succeeded, 1 when one failed, 2 for a configuration
     error (nothing ran). `explicit`: the vendors were named, so one not configured is an error;
@@ -154,6 +158,13 @@ def sync(vendors: list[str], verbose: bool = False, *, explicit: bool = True) ->
                 run = functools.partial(sync_writeback, targets=targets)
             if vendor == "marts" and explicit and "marts" in requested:
                 run = functools.partial(sync_marts, force=True)  # asked for: built even if current
+            elif vendor == "marts" and explicit and not requested & {"basware", "visma"}:
+                # Only write-back asked for: only the marts it reads.
+                jobs = [j for t in writeback_targets(vendors) for j in WRITEBACK_JOBS[t]]
+                needed = [
+                    k for j in jobs for k in defs.resolve_job_def(j).asset_layer.selected_asset_keys
+                ]
+                run = functools.partial(sync_marts, needed_by=needed)
             try:
                 report = run(defs, instance, log_level="INFO" if verbose else "WARNING")
             except Exception as exc:  # one vendor down must not stop the others

@@ -308,10 +308,21 @@ class MartsReport:
         return "\n".join(lines)
 
 
-def marts_stale(defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
-    """Whether a mart was never built, or an asset it reads was materialised after it was."""
+def marts_for(defs: dg.Definitions, needed_by: list[dg.AssetKey] | None) -> list[dg.AssetKey]:
+    """Every mart, or only those the assets `needed_by` read (directly or through others)."""
     graph = defs.resolve_asset_graph()
     marts = [k for k in graph.get_all_asset_keys() if k.path[0] == MARTS_GROUP]
+    if needed_by is None:
+        return sorted(marts, key=str)
+    upstream = graph.get_ancestor_asset_keys({k for k in needed_by if graph.has(k)})
+    return sorted((k for k in marts if k in upstream), key=str)
+
+
+def marts_stale(
+    defs: dg.Definitions, instance: dg.DagsterInstance, marts: list[dg.AssetKey]
+) -> bool:
+    """Whether a mart was never built, or an asset it reads was materialised after it was."""
+    graph = defs.resolve_asset_graph()
     inputs = {p for k in marts for p in graph.get(k).parent_keys if p.path[0] != MARTS_GROUP}
 
     def latest(key: dg.AssetKey) -> int | None:
@@ -333,15 +344,19 @@ def sync_marts(
     *,
     log_level: str = "WARNING",
     force: bool = False,
+    needed_by: list[dg.AssetKey] | None = None,
 ) -> MartsReport:
-    """Build the marts (dbt, `marts_job`) when what they read changed since they were built."""
-    if not force and not marts_stale(defs, instance):
+    """Build the marts (dbt, `marts_job`) when what they read changed since they were built;
+    with `needed_by`, only the marts those assets read."""
+    marts = marts_for(defs, needed_by)
+    if not marts or (not force and not marts_stale(defs, instance, marts)):
         return MartsReport(current=True)
     report = MartsReport()
     started = time.monotonic()
     result = execute_in_process(
         defs.resolve_job_def(MARTS_JOB),
         instance=instance,
+        asset_selection=marts,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags=dict([SYNC_TAG]),
