@@ -13,7 +13,7 @@ config's `dates_with_time` is off).
 import numpy as np
 import polars as pl
 
-from p2p_assets.sandbox.basware import documents, masters, times
+from p2p_assets.sandbox.basware import documents, invoices, masters, times
 from p2p_assets.sandbox.basware.config import BaswareFaults
 from p2p_assets.sandbox.basware.masters import ids, null_where, take
 from p2p_assets.sandbox.basware.plan import Plan
@@ -53,14 +53,14 @@ def generate_extract(plan: Plan, extract: int) -> dict[str, pl.DataFrame]:
     out["OM_ORDER_DATA"] = header
 
     new_invoices = plan.invoices.block(extract).serials()
-    header, rows = documents.invoices(plan, new_invoices, np.full_like(new_invoices, extract))
+    header, rows = invoices.invoices(plan, new_invoices, np.full_like(new_invoices, extract))
     out["IA_INVOICE_ROW"] = rows
     out["IA_CODING_ROW"] = _invoice_coding_rows(plan, rows)
     out["IA_INVOICE_ORDER_NUMBER"] = _order_numbers(plan, new_invoices, header)
     out["IA_INVOICE_DELIVERY_NOTE"] = _delivery_notes(plan, new_invoices, header)
     again = plan.redelivered(plan.invoices, extract, "invoices")
     if len(again):
-        header = _concat(header, documents.invoices(plan, again, np.full_like(again, extract))[0])
+        header = _concat(header, invoices.invoices(plan, again, np.full_like(again, extract))[0])
     out["IA_INVOICE"] = header
     if plan.config.tier == "pro":
         out["IA_ACTION_LOG"] = _action_log(plan, extract, header)
@@ -99,7 +99,7 @@ def _invoice_coding_rows(plan: Plan, rows: dict) -> dict:
         "CODING_ROW_NUMBER": np.ones(len(r), dtype=np.int64),
         "ACCOUNT_CODE": take([a[0] for a in documents.ACCOUNTS], account),
         "ACCOUNT_NAME": take([a[1] for a in documents.ACCOUNTS], account),
-        "COST_CENTER_CODE": "CC" + pl.Series(100 + plan.pick("icod:cc", r, 90)).cast(pl.String),
+        "COST_CENTER_CODE": _cost_centre_codes(plan, r),
         "PROJECT_CODE": null_where(
             "PRJ-" + pl.Series(plan.pick("icod:prj", r, 40)).cast(pl.String),
             plan.pick("icod:prj?", r, 10) >= 3,
@@ -110,6 +110,17 @@ def _invoice_coding_rows(plan: Plan, rows: dict) -> dict:
         "GROSS_SUM": rows["GROSS_SUM"],
         "CREATION_TIME": rows["CREATION_TIME"],
     }
+
+
+def _cost_centre_codes(plan: Plan, r: np.ndarray) -> pl.Series:
+    return "CC" + pl.Series(100 + plan.pick("icod:cc", r, 90)).cast(pl.String)
+
+
+def cost_centres(plan: Plan) -> list[str]:
+    """The cost centres the Initial's invoice coding rows book on, sorted (other systems of the
+    tenant, such as Visma's payroll journals, book on these)."""
+    rows = np.arange(plan.initial_invoice_rows, dtype=np.int64)
+    return sorted(set(_cost_centre_codes(plan, rows).to_list()))
 
 
 def _order_numbers(plan: Plan, s: np.ndarray, header: dict) -> dict:

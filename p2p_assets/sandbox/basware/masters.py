@@ -213,6 +213,62 @@ def payment_terms(plan: Plan, s: np.ndarray) -> np.ndarray:
     return np.array([14, 30, 30, 45, 60])[plan.pick("sup:term", s, 5)]
 
 
+# (bank codes, digits after them) of each country's IBAN (ISO 13616); US accounts have none.
+IBAN_FORMATS = {"FI": ([""], 14), "DE": ([""], 18), "SE": ([""], 20), "GB": (["NWBK", "BARC"], 14)}
+
+
+def _digits(values: np.ndarray, length: int) -> np.ndarray:
+    powers = 10 ** np.arange(length - 1, -1, -1, dtype=np.int64)
+    return (values[:, None] // powers[None, :]) % 10
+
+
+def _mod97(columns: list[np.ndarray], n: int) -> np.ndarray:
+    remainder = np.zeros(n, dtype=np.int64)
+    for column in columns:
+        for digit in column.T:
+            remainder = (remainder * 10 + digit) % 97
+    return remainder
+
+
+def _letters(codes: np.ndarray) -> np.ndarray:
+    """IBAN letters as their two-digit numbers (A=10 ... Z=35), one row of digits per code."""
+    if not codes.size or not len(codes[0]):
+        return np.zeros((len(codes), 0), dtype=np.int64)
+    numbers = np.array([[int(c, 36) for c in code] for code in codes], dtype=np.int64)
+    return np.stack([numbers // 10, numbers % 10], axis=2).reshape(len(codes), -1)
+
+
+def supplier_iban(plan: Plan, s: np.ndarray) -> pl.Series:
+    """BANK_ACCOUNT: a valid IBAN (mod-97 check digits) in the supplier's country; a US
+    supplier's routing and account number."""
+    country = supplier_country(plan, s)
+    codes = take(COUNTRIES, country)
+    high, low = plan.pick("sup:iban", s, 10**10), plan.pick("sup:iban2", s, 10**10)
+    accounts = pl.Series(high).cast(pl.String).str.zfill(10) + pl.Series(low).cast(
+        pl.String
+    ).str.zfill(10)
+    digits = np.concatenate([_digits(high, 10), _digits(low, 10)], axis=1)
+    out = (
+        (pl.Series(high % 10**9).cast(pl.String).str.zfill(9) + " " + accounts.str.slice(10))
+        .to_numpy()
+        .astype(object)
+    )
+    for code, (banks, length) in IBAN_FORMATS.items():
+        mine = (codes == code).to_numpy()
+        if not mine.any():
+            continue
+        bank = np.array(banks)[plan.pick("sup:bank", s[mine], len(banks))]
+        tail = np.tile(np.append(_letters(np.array([code]))[0], [0, 0]), (int(mine.sum()), 1))
+        check = 98 - _mod97([_letters(bank), digits[mine][:, 20 - length :], tail], len(tail))
+        out[mine] = (
+            code
+            + pl.Series(check).cast(pl.String).str.zfill(2)
+            + pl.Series(bank)
+            + accounts.filter(pl.Series(mine)).str.slice(20 - length)
+        ).to_numpy()
+    return pl.Series(out.tolist(), dtype=pl.String)
+
+
 def suppliers(plan: Plan, s: np.ndarray, version: np.ndarray) -> dict:
     created = plan.suppliers.created_in(s)
     country = supplier_country(plan, s)
@@ -220,9 +276,7 @@ def suppliers(plan: Plan, s: np.ndarray, version: np.ndarray) -> dict:
     city_pool = [city for code in COUNTRIES for city in CITIES[code][:2]]
     city = country * 2 + plan.pick("sup:city", s, 2)
     digits = pl.Series(plan.pick("sup:vat", s, 90_000_000) + 10_000_000).cast(pl.String)
-    iban = (
-        countries + "21" + pl.Series(plan.pick("sup:iban", s, 10**12)).cast(pl.String).str.zfill(14)
-    )
+    iban = supplier_iban(plan, s)
     blocked = (version > created) & (plan.pick("sup:blocked", s, 6, version) == 0)
     return {
         "ID": ids(plan, "ADM_SUPPLIER", s),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from p2p_assets.sandbox.basware.config import BaswareSandboxConfig
 from p2p_assets.sandbox.visma.window import parse_window
 
 PlanName = Literal["weekly", "daily", "continuous"]
@@ -77,6 +78,9 @@ class VismaSandboxConfig:
     downloadable on a fresh sandbox; its metadata stays listed `metadata_retention_days` (Visma:
     six months). None: never deleted.
 
+    `basware`: the Basware sandbox tenant the SEPA files and payroll journals belong with
+    (`payments.py`); None: the default tenant with this seed.
+
     `single_tenant`: a legacy token (no tenant in it) used without `x-raet-tenant-id` is served
     for `tenant_id`, as the guide allows for a single-tenant app; False answers 401.
     """
@@ -92,7 +96,7 @@ class VismaSandboxConfig:
     publishes: tuple[int, ...] = (7100,)
     large_file_bytes: int | None = None
     journal_lines: int = 40
-    payments_per_file: int = 12
+    payments_per_file: int = 5
     token_lifetime_seconds: int = 7200
     spike_interval_seconds: float = 0.6
     max_multipart_bytes: int = 100 * 1024 * 1024
@@ -107,6 +111,7 @@ class VismaSandboxConfig:
     retention_days: int | None = 31
     metadata_retention_days: int | None = 184
     single_tenant: bool = True
+    basware: BaswareSandboxConfig | None = None
 
     def __post_init__(self) -> None:
         if self.plan not in PLANS:
@@ -116,6 +121,12 @@ class VismaSandboxConfig:
         unknown = set(self.files_per_type) - set(BUSINESS_TYPE_NAMES)
         if unknown:
             raise ValueError(f"no generator for business types {sorted(unknown)}")
+
+    @property
+    def linked_basware(self) -> BaswareSandboxConfig:
+        """The Basware sandbox tenant whose invoices the payment files pay and whose cost
+        centres the journals book on: `basware`, or by default one with the same seed."""
+        return self.basware or BaswareSandboxConfig(seed=self.seed)
 
     @property
     def usage(self) -> Plan:

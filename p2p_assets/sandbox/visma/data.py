@@ -2,7 +2,9 @@
 gives the n-th delivered file's (name, bytes); `write_large_file` streams a big file to disk.
 
 Amounts are exact decimals computed in integer cents; SEPA messages carry NbOfTxs and CtrlSum that
-match their transactions, and IBANs carry valid ISO 13616 check digits.
+match their transactions, and IBANs carry valid ISO 13616 check digits. The SEPA transfers pay the
+linked Basware sandbox's invoices (`payments.py`) and the payroll journals book on its cost
+centres.
 """
 
 import csv
@@ -10,26 +12,17 @@ import hashlib
 import io
 import random
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from p2p_assets.sandbox.visma import payments
 from p2p_assets.sandbox.visma.config import VismaSandboxConfig
 
 PAIN_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 ACCOUNTS = ("4000", "4100", "4200", "4510", "4600", "6100", "7000", "8000")
 COST_CENTRES = ("CC100", "CC200", "CC310", "CC420", "CC500")
-CREDITORS = (
-    "Bakkerij de Vries BV",
-    "Jansen Installatietechniek",
-    "Van Dijk Logistiek",
-    "Kantoorhuis Utrecht",
-    "De Groot Schoonmaak",
-    "Bouwbedrijf Smit",
-    "Mulder ICT Services",
-)
-BICS = ("INGBNL2A", "RABONL2U", "ABNANL2A", "SNSBNL2A", "TRIONL2U")
 FUNCTIONS = ("Medewerker", "Teamleider", "Adviseur", "Controller", "Coordinator", "Specialist")
 DEPARTMENTS = ("Finance", "HR", "Inkoop", "Logistiek", "ICT", "Facilitair")
 
@@ -69,8 +62,10 @@ def sandbox_download(config: VismaSandboxConfig, index: int, when: datetime) -> 
 
 
 def journal_postings(config: VismaSandboxConfig, index: int, when: datetime) -> tuple[str, bytes]:
-    """A payroll journal export: balanced journals (each sums to zero) of lines per account."""
+    """A payroll journal export: balanced journals (each sums to zero) of lines per account, on
+    the cost centres the linked Basware tenant's coding rows use (the balancing line too)."""
     rng = rng_for(config, 113003, index)
+    cost_centres = payments.cost_centres(config)
     period = f"{when.year}{when.month:02d}"
     rows: list[list[object]] = [
         [
@@ -98,7 +93,7 @@ def journal_postings(config: VismaSandboxConfig, index: int, when: datetime) -> 
                     period,
                     when.date().isoformat(),
                     account,
-                    rng.choice(COST_CENTRES),
+                    rng.choice(cost_centres),
                     f"Salarisjournaal {period}",
                     _cents(amount),
                 ]
@@ -108,18 +103,7 @@ def journal_postings(config: VismaSandboxConfig, index: int, when: datetime) -> 
 
 
 def _payments(config: VismaSandboxConfig, business_type: int, index: int) -> list[dict]:
-    rng = rng_for(config, business_type, index, "payments")
-    return [
-        {
-            "end_to_end": f"E2E-{business_type}-{index:03d}-{n:04d}",
-            "creditor": rng.choice(CREDITORS),
-            "iban": iban(rng),
-            "bic": rng.choice(BICS),
-            "cents": rng.randrange(1_500, 750_000),
-            "remittance": f"Factuur {rng.randrange(10**5, 10**6)}",
-        }
-        for n in range(config.payments_per_file)
-    ]
+    return payments.transfers(config, business_type, index)
 
 
 def sepa_csv(config: VismaSandboxConfig, index: int, when: datetime) -> tuple[str, bytes]:
@@ -136,7 +120,6 @@ def sepa_csv(config: VismaSandboxConfig, index: int, when: datetime) -> tuple[st
             "remittance_information",
         ]
     ]
-    execution = (when + timedelta(days=1)).date().isoformat()
     for p in _payments(config, 134000, index):
         rows.append(
             [
@@ -147,40 +130,50 @@ def sepa_csv(config: VismaSandboxConfig, index: int, when: datetime) -> tuple[st
                 p["bic"],
                 _cents(p["cents"]),
                 "EUR",
-                execution,
+                p["execution"].isoformat(),
                 p["remittance"],
             ]
         )
     return f"{when:%Y%m%d}_{index:03d}_SEPA.csv", _csv(rows)
 
 
-def pain001(config: VismaSandboxConfig, index: int, when: datetime) -> str:
-    """A pain.001.001.03 credit transfer initiation; NbOfTxs/CtrlSum consistent at both levels."""
-    payments = _payments(config, 134001, index)
-    rng = rng_for(config, 134001, index, "debtor")
-    count, total = len(payments), _cents(sum(p["cents"] for p in payments))
-    msg_id = f"MSG-{config.tenant_id.upper()}-{index:05d}"
-    txs = "".join(
+def _transfer(p: dict) -> str:
+    return (
         f"<CdtTrfTxInf><PmtId><EndToEndId>{p['end_to_end']}</EndToEndId></PmtId>"
         f'<Amt><InstdAmt Ccy="EUR">{_cents(p["cents"])}</InstdAmt></Amt>'
         f"<CdtrAgt><FinInstnId><BIC>{p['bic']}</BIC></FinInstnId></CdtrAgt>"
         f"<Cdtr><Nm>{escape(p['creditor'])}</Nm></Cdtr>"
         f"<CdtrAcct><Id><IBAN>{p['iban']}</IBAN></Id></CdtrAcct>"
         f"<RmtInf><Ustrd>{escape(p['remittance'])}</Ustrd></RmtInf></CdtTrfTxInf>\n"
-        for p in payments
     )
+
+
+def pain001(config: VismaSandboxConfig, index: int, when: datetime) -> str:
+    """A pain.001.001.03 credit transfer initiation, one PmtInf per requested execution date
+    (`<MsgId>-1`, `-2`, ... oldest first); NbOfTxs/CtrlSum consistent at both levels."""
+    transfers = _payments(config, 134001, index)
+    debtor = iban(rng_for(config, 134001, index, "debtor"))
+    msg_id = f"MSG-{config.tenant_id.upper()}-{index:05d}"
+    by_date: dict[object, list[dict]] = {}
+    for p in transfers:
+        by_date.setdefault(p["execution"], []).append(p)
+    blocks = "".join(
+        f"<PmtInf><PmtInfId>{msg_id}-{n}</PmtInfId><PmtMtd>TRF</PmtMtd><BtchBookg>true</BtchBookg>"
+        f"<NbOfTxs>{len(block)}</NbOfTxs><CtrlSum>{_cents(sum(p['cents'] for p in block))}"
+        f"</CtrlSum><PmtTpInf><SvcLvl><Cd>SEPA</Cd></SvcLvl></PmtTpInf>"
+        f"<ReqdExctnDt>{day.isoformat()}</ReqdExctnDt>"
+        f"<Dbtr><Nm>Sandbox BV</Nm></Dbtr><DbtrAcct><Id><IBAN>{debtor}</IBAN></Id></DbtrAcct>"
+        f"<DbtrAgt><FinInstnId><BIC>INGBNL2A</BIC></FinInstnId></DbtrAgt>"
+        f"<ChrgBr>SLEV</ChrgBr>\n{''.join(_transfer(p) for p in block)}</PmtInf>\n"
+        for n, (day, block) in enumerate(sorted(by_date.items()), start=1)
+    )
+    count, total = len(transfers), _cents(sum(p["cents"] for p in transfers))
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{PAIN_NS}"><CstmrCdtTrfInitn>\n'
         f"<GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{when:%Y-%m-%dT%H:%M:%S}</CreDtTm>"
         f"<NbOfTxs>{count}</NbOfTxs><CtrlSum>{total}</CtrlSum>"
         f"<InitgPty><Nm>Sandbox BV</Nm></InitgPty></GrpHdr>\n"
-        f"<PmtInf><PmtInfId>{msg_id}-1</PmtInfId><PmtMtd>TRF</PmtMtd><BtchBookg>true</BtchBookg>"
-        f"<NbOfTxs>{count}</NbOfTxs><CtrlSum>{total}</CtrlSum>"
-        f"<PmtTpInf><SvcLvl><Cd>SEPA</Cd></SvcLvl></PmtTpInf>"
-        f"<ReqdExctnDt>{(when + timedelta(days=1)).date().isoformat()}</ReqdExctnDt>"
-        f"<Dbtr><Nm>Sandbox BV</Nm></Dbtr><DbtrAcct><Id><IBAN>{iban(rng)}</IBAN></Id></DbtrAcct>"
-        f"<DbtrAgt><FinInstnId><BIC>INGBNL2A</BIC></FinInstnId></DbtrAgt>"
-        f"<ChrgBr>SLEV</ChrgBr>\n{txs}</PmtInf>\n</CstmrCdtTrfInitn></Document>\n"
+        f"{blocks}</CstmrCdtTrfInitn></Document>\n"
     )
 
 

@@ -9,10 +9,14 @@ per 0.6 s), content retained 31 days and a single-tenant app.
     ENFORCE_LIMITS     0/false: no window, per-window, per-day or window-days caps
     RETENTION_DAYS     days a file's content stays downloadable; `none`: forever
     SINGLE_TENANT      0/false: a legacy token without `x-raet-tenant-id` answers 401
+
+The SEPA files pay, and the payroll journals book on, the Basware sandbox tenant that
+`P2P_SANDBOX_BASWARE_*` describes (its SEED, INVOICES, ...).
 """
 
 import os
 
+from p2p_assets.sandbox.basware import env as basware_env
 from p2p_assets.sandbox.visma.config import VismaSandboxConfig
 
 _DEFAULTS = VismaSandboxConfig()
@@ -58,4 +62,6 @@ def config_from_env() -> VismaSandboxConfig:
         enforce_limits=_flag("ENFORCE_LIMITS", _DEFAULTS.enforce_limits),
         retention_days=_retention_days(),
         single_tenant=_flag("SINGLE_TENANT", _DEFAULTS.single_tenant),
+        # The payments pay the Basware sandbox tenant served beside this one.
+        basware=basware_env.config_from_env(),
     )

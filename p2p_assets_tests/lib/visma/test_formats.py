@@ -25,7 +25,6 @@ from p2p_assets.sandbox.visma import VismaSandboxConfig, data
 
 CONFIG = VismaSandboxConfig()
 WHEN = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
-NEXT_DAY = date(2026, 3, 3)
 
 PAYMENT_COLUMNS = [
     "file_id", "message_id", "payment_information_id", "end_to_end_id", "amount", "currency",
@@ -94,16 +93,19 @@ def test_pain001_transfers_equal_what_the_sandbox_wrote(tmp_path: Path, index: i
     member = name.replace(".zip", ".xml")  # the zip holds <stem>.xml
     message_id = f"MSG-SANDBOX-{index:05d}"
     debtor_iban = data.iban(data.rng_for(CONFIG, 134001, index, "debtor"))
-    assert parsed.records == len(rows) == len(truth) == CONFIG.payments_per_file
+    assert parsed.records == len(rows) == len(truth) >= CONFIG.payments_per_file
+    # one payment information block per execution date, oldest first
+    days = sorted({p["execution"] for p in truth})
+    blocks = {day: f"{message_id}-{n}" for n, day in enumerate(days, start=1)}
     for number, (row, expected) in enumerate(zip(rows, truth, strict=True), start=1):
         assert row == {
             "file_id": "F1",
             "message_id": message_id,
-            "payment_information_id": f"{message_id}-1",
+            "payment_information_id": blocks[expected["execution"]],
             "end_to_end_id": expected["end_to_end"],
             "amount": _euros(expected["cents"]),
             "currency": "EUR",
-            "requested_execution_date": NEXT_DAY,
+            "requested_execution_date": expected["execution"],
             "debtor_name": "Sandbox BV",
             "debtor_iban": debtor_iban,
             "creditor_name": expected["creditor"],
@@ -118,13 +120,19 @@ def test_pain001_transfers_equal_what_the_sandbox_wrote(tmp_path: Path, index: i
     total = sum(_euros(p["cents"]) for p in truth)
     assert [(s["level"], s["reference"]) for s in sums.to_pylist()] == [
         ("message", message_id),
-        ("payment_information", f"{message_id}-1"),
+        *[("payment_information", blocks[day]) for day in days],
     ]
+    expected_levels = {message_id: truth} | {
+        blocks[day]: [p for p in truth if p["execution"] == day] for day in days
+    }
     for level in sums.to_pylist():
         assert level["file_id"] == "F1" and level["source_member"] == member
         # what the file states, exactly, against what was parsed under that level
-        assert level["number_of_transactions"] == level["parsed_transactions"] == len(rows)
-        assert level["control_sum"] == level["parsed_amount"] == total
+        under = expected_levels[level["reference"]]
+        assert level["number_of_transactions"] == level["parsed_transactions"] == len(under)
+        assert (
+            level["control_sum"] == level["parsed_amount"] == sum(_euros(p["cents"]) for p in under)
+        )
     assert sum(r["amount"] for r in rows) == total
 
 
@@ -132,8 +140,8 @@ def test_pain001_09_spelling_and_an_absent_ctrl_sum(tmp_path: Path) -> None:
     """pain.001.001.09: ReqdExctnDt wraps a Dt, BIC is BICFI; CtrlSum is optional; Ustrd repeats."""
     xml = data.pain001(CONFIG, 0, WHEN)
     xml = xml.replace("pain.001.001.03", "pain.001.001.09")
-    xml = xml.replace(
-        f"<ReqdExctnDt>{NEXT_DAY}</ReqdExctnDt>", f"<ReqdExctnDt><Dt>{NEXT_DAY}</Dt></ReqdExctnDt>"
+    xml = re.sub(
+        r"<ReqdExctnDt>([^<]*)</ReqdExctnDt>", r"<ReqdExctnDt><Dt>\1</Dt></ReqdExctnDt>", xml
     )
     xml = xml.replace("<BIC>", "<BICFI>").replace("</BIC>", "</BICFI>")
     xml = re.sub(r"<CtrlSum>[^<]*</CtrlSum>", "", xml)
@@ -144,12 +152,12 @@ def test_pain001_09_spelling_and_an_absent_ctrl_sum(tmp_path: Path) -> None:
     parsed = _parse(tmp_path, 134001, "x_SEPA.xml", xml.encode())
     truth = data._payments(CONFIG, 134001, 0)
     rows = parsed.tables["sepa_payments"].to_pylist()
-    assert [r["requested_execution_date"] for r in rows] == [NEXT_DAY] * len(truth)
+    assert [r["requested_execution_date"] for r in rows] == [p["execution"] for p in truth]
     assert [r["creditor_bic"] for r in rows] == [p["bic"] for p in truth]
     assert rows[0]["remittance_information"] == f"{truth[0]['remittance']} termijn 2"
     assert rows[1]["remittance_information"] is None
     sums = parsed.tables["sepa_control_sums"].to_pylist()
-    assert [s["control_sum"] for s in sums] == [None, None]
+    assert len(sums) >= 2 and [s["control_sum"] for s in sums] == [None] * len(sums)
     assert sums[0]["parsed_amount"] == sum(_euros(p["cents"]) for p in truth)
 
 
@@ -158,21 +166,23 @@ def test_a_zip_of_several_documents_numbers_transfers_through_the_file(tmp_path:
     content = _zip({"a/": None, "a/one.xml": first.encode(), "two.XML": second.encode()})
     parsed = _parse(tmp_path, 134001, "both_SEPA.zip", content)
     rows = parsed.tables["sepa_payments"].to_pylist()
-    n = CONFIG.payments_per_file
-    assert parsed.records == 2 * n
-    assert [r["transaction_number"] for r in rows] == list(range(1, 2 * n + 1))
-    assert [r["source_member"] for r in rows] == ["a/one.xml"] * n + ["two.XML"] * n
-    assert [r["end_to_end_id"] for r in rows[n:]] == [
-        p["end_to_end"] for p in data._payments(CONFIG, 134001, 2)
-    ]
+    one, two = data._payments(CONFIG, 134001, 0), data._payments(CONFIG, 134001, 2)
+    n, m = len(one), len(two)
+    assert parsed.records == n + m
+    assert [r["transaction_number"] for r in rows] == list(range(1, n + m + 1))
+    assert [r["source_member"] for r in rows] == ["a/one.xml"] * n + ["two.XML"] * m
+    assert [r["end_to_end_id"] for r in rows[n:]] == [p["end_to_end"] for p in two]
     sums = parsed.tables["sepa_control_sums"].to_pylist()
-    assert [(s["source_member"], s["level"]) for s in sums] == [
-        ("a/one.xml", "message"),
-        ("a/one.xml", "payment_information"),
-        ("two.XML", "message"),
-        ("two.XML", "payment_information"),
-    ]
-    assert all(s["parsed_transactions"] == s["number_of_transactions"] == n for s in sums)
+
+    def levels(member: str, transfers: list[dict]) -> list[tuple[str, str]]:
+        days = {p["execution"] for p in transfers}
+        return [(member, "message")] + [(member, "payment_information")] * len(days)
+
+    assert [(s["source_member"], s["level"]) for s in sums] == levels("a/one.xml", one) + levels(
+        "two.XML", two
+    )
+    assert all(s["parsed_transactions"] == s["number_of_transactions"] for s in sums)
+    assert [s["parsed_transactions"] for s in sums if s["level"] == "message"] == [n, m]
 
 
 SEPA = data.pain001(CONFIG, 0, WHEN)
@@ -195,11 +205,12 @@ PAIN008 = (
         (SEPA.replace(' Ccy="EUR"', "", 1), "transfer 1 (E2E-134001-000-0000): InstdAmt has no"),
         (SEPA.replace("<EndToEndId>E2E-134001-000-0003</EndToEndId>", ""),
          "transfer 4 (None): no PmtId/EndToEndId"),
-        (SEPA.replace("<NbOfTxs>12</NbOfTxs>", "<NbOfTxs>twelve</NbOfTxs>", 1),
+        (re.sub(r"<NbOfTxs>\d+</NbOfTxs>", "<NbOfTxs>twelve</NbOfTxs>", SEPA, count=1),
          "MSG-SANDBOX-00000: NbOfTxs 'twelve' is not a count"),
-        (SEPA.replace(f"{NEXT_DAY}</ReqdExctnDt>", "03-03-2026</ReqdExctnDt>"),
+        (re.sub(r"[^>]*</ReqdExctnDt>", "03-03-2026</ReqdExctnDt>", SEPA, count=1),
          "MSG-SANDBOX-00000-1: ReqdExctnDt '03-03-2026' is not an ISO date"),
-        (SEPA.replace(f"{NEXT_DAY}</ReqdExctnDt>", "2026-02-30</ReqdExctnDt>"), "not an ISO date"),
+        (re.sub(r"[^>]*</ReqdExctnDt>", "2026-02-30</ReqdExctnDt>", SEPA, count=1),
+         "not an ISO date"),
         (re.sub(r"<CdtTrfTxInf>.*?</CdtTrfTxInf>\n", "", SEPA), "-1: no CdtTrfTxInf"),
         (re.sub(r"<GrpHdr>.*?</GrpHdr>", "", SEPA), "a PmtInf comes before the GrpHdr"),
         (re.sub(r"<PmtInf>.*</PmtInf>", "", SEPA, flags=re.S), "no PmtInf"),
@@ -344,7 +355,7 @@ def test_sepa_csv_payments_equal_what_the_sandbox_wrote(tmp_path: Path) -> None:
         for p in truth
     ]  # fmt: skip
     assert set(table.column("batch_id").to_pylist()) == {"B00001"}
-    assert set(table.column("execution_date").to_pylist()) == {NEXT_DAY}
+    assert table.column("execution_date").to_pylist() == [p["execution"] for p in truth]
     assert set(table.column("currency").to_pylist()) == {"EUR"}
 
 

@@ -34,9 +34,16 @@ def test_sepa_payment_files_have_consistent_control_sums(sandbox: VismaSandbox):
                 content = archive.read(member)
         root = ElementTree.fromstring(content)
         amounts = [Decimal(a.text) for a in root.iterfind(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt", NS)]
-        for level in ("p:CstmrCdtTrfInitn/p:GrpHdr", "p:CstmrCdtTrfInitn/p:PmtInf"):
-            assert int(root.find(f"{level}/p:NbOfTxs", NS).text) == len(amounts)
-            assert Decimal(root.find(f"{level}/p:CtrlSum", NS).text) == sum(amounts)
+        header = root.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
+        assert int(header.find("p:NbOfTxs", NS).text) == len(amounts)
+        assert Decimal(header.find("p:CtrlSum", NS).text) == sum(amounts)
+        blocks = root.findall("p:CstmrCdtTrfInitn/p:PmtInf", NS)
+        days = [block.find("p:ReqdExctnDt", NS).text for block in blocks]
+        assert blocks and days == sorted(set(days))  # one block per execution date
+        for block in blocks:
+            mine = [Decimal(a.text) for a in block.iterfind("p:CdtTrfTxInf/p:Amt/p:InstdAmt", NS)]
+            assert int(block.find("p:NbOfTxs", NS).text) == len(mine) > 0
+            assert Decimal(block.find("p:CtrlSum", NS).text) == sum(mine)
         assert all(_iban_valid(i.text) for i in root.iterfind(".//p:IBAN", NS))
 
 
