@@ -150,7 +150,7 @@ def invoices(plan: Plan, s: np.ndarray, version: np.ndarray) -> tuple[dict, dict
     matching = take(["NotMatched", "PartiallyMatched", "Matched"], np.minimum(2, matched))
     number = "INV-" + pl.Series(200_000 + s).cast(pl.String)
     if duplicate.any():
-        number = pl.Series(np.where(duplicate, f"INV-{200_000 + planted.original}-2", number))
+        number = number.scatter(np.flatnonzero(duplicate), f"INV-{200_000 + planted.original}-2")
     header = {
         "ID": ids(plan, "IA_INVOICE", s),
         "INVOICE_NUMBER": number,

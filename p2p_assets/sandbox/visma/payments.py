@@ -5,8 +5,9 @@ The invoices paid are the EUR invoices the Basware Initial already shows as paid
 every one of them has a payment date before the Initial's day, and Basware never pays another
 invoice before that day nor removes a paid one, so later Deltas never change which invoices a
 payment day holds. They are taken newest payment day first, whole days at a time, about
-`payments_per_file` per file: the first 134000 (CSV) files, then the first 134001 (pain.001)
-files, then files delivered later, alternating types, each an older payment run. Every transfer
+`payments_per_file` per file (fewer if the history is too short for the initial files): the
+first 134000 (CSV) files, then the first 134001 (pain.001) files, then files delivered later,
+alternating types, each an older payment run. Every transfer
 is one invoice: creditor the supplier's name and BANK_ACCOUNT, amount its GROSS_SUM, execution
 date its PAYMENT_DATE, remittance `Factuur <INVOICE_NUMBER>`. So across the loaded files every
 paid EUR invoice between the earliest and the latest execution date has exactly one transfer.
@@ -102,6 +103,14 @@ def slot(config: VismaSandboxConfig, business_type: int, index: int) -> int:
     return n_csv + n_pain + 2 * (index - mine) + (business_type == PAIN)
 
 
+def _per_file(config: VismaSandboxConfig) -> int:
+    """`payments_per_file`, or fewer when the tenant's history would not fill the initial
+    files without starting over."""
+    initial = config.files_per_type.get(CSV, 0) + config.files_per_type.get(PAIN, 0)
+    history = len(payables(config.linked_basware))
+    return max(1, min(config.payments_per_file, history // max(1, initial)))
+
+
 def planted_slots(config: VismaSandboxConfig) -> tuple[int, int]:
     """(slot of the amount mismatch, slot of the unknown invoice)."""
     n_csv, n_pain = config.files_per_type.get(CSV, 0), config.files_per_type.get(PAIN, 0)
@@ -112,7 +121,7 @@ def transfers(config: VismaSandboxConfig, business_type: int, index: int) -> lis
     """The file's transfers: end_to_end, creditor, iban, bic, cents, execution, remittance,
     invoice_id (None for the planted unknown invoice) and planted (None, "amount_mismatch" or
     "unknown_invoice")."""
-    runs = _runs(config.linked_basware, max(1, config.payments_per_file))
+    runs = _runs(config.linked_basware, _per_file(config))
     if not runs:
         raise ValueError("the linked Basware tenant has no paid EUR invoice to pay")
     place = slot(config, business_type, index)
