@@ -1,0 +1,76 @@
+"""The marts as Dagster loads them: one asset per dbt model in the `marts` group, downstream of
+the loads whose tables it reads, in the `duckdb` pool, described column by column, with the dbt
+tests as asset checks and an automation condition that rebuilds them after a load."""
+
+import dagster as dg
+import pytest
+
+from p2p_assets.definitions import defs
+from p2p_assets.defs.marts.project import MARTS_AUTOMATION
+
+MARTS = (
+    "invoices",
+    "spend_by_supplier_month",
+    "po_match",
+    "duplicate_invoice_candidates",
+    "payment_reconciliation",
+    "cost_by_cost_center_month",
+)
+READS = {
+    "invoices": {"basware/ia_invoice", "basware/ia_action_log", "basware/pe_process_task"},
+    "spend_by_supplier_month": {"basware/ia_coding_row", "basware/ia_invoice"},
+    "po_match": {"basware/ia_invoice_row", "basware/om_order_row", "basware/om_goods_receipt"},
+    "duplicate_invoice_candidates": {"basware/ia_invoice"},
+    "payment_reconciliation": {"visma/bt_134000", "visma/bt_134001", "basware/adm_supplier"},
+    "cost_by_cost_center_month": {"visma/bt_113003", "marts/spend_by_supplier_month"},
+}
+CHECKS = {
+    ("invoices", "invoices_one_row_per_invoice"),
+    ("spend_by_supplier_month", "spend_equals_coding_total"),
+    ("payment_reconciliation", "reconciliation_every_transfer_once"),
+    ("payment_reconciliation", "payments_reconcile"),
+    ("po_match", "unique_po_match_invoice_row_id"),
+}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_each_mart_is_an_asset_downstream_of_what_it_reads(graph, mart):
+    key = dg.AssetKey(["marts", mart])
+    node = graph.get(key)
+    assert node.group_name == "marts"
+    parents = {p.to_user_string() for p in node.parent_keys}
+    assert READS[mart] <= parents, parents
+    assert node.automation_condition is not None
+    assert node.automation_condition.get_label() == MARTS_AUTOMATION.get_label()
+    spec = next(s for s in graph.assets_defs_for_keys([key])[0].specs if s.key == key)
+    assert spec.description and len(spec.description) > 40
+    columns = spec.metadata["dagster/column_schema"].columns
+    assert len(columns) >= 5
+    undocumented = [c.name for c in columns if not (c.description or "").strip()]
+    assert undocumented == []
+
+
+def test_the_marts_run_in_the_duckdb_pool_alone(graph):
+    assets_def = graph.assets_defs_for_keys([dg.AssetKey(["marts", "invoices"])])[0]
+    assert assets_def.op.pool == "duckdb"
+    assert "dbt" in assets_def.required_resource_keys
+    job = defs.resolve_job_def("marts_job")
+    assert {k.path[0] for k in job.asset_layer.selected_asset_keys} == {"marts"}
+
+
+def test_dbt_tests_are_asset_checks(graph):
+    checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
+    assert CHECKS <= checks
+
+
+def test_the_automation_sensor_targets_the_marts_and_starts_running():
+    sensor = defs.resolve_sensor_def("marts_automation_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    selected = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert {dg.AssetKey(["marts", m]) for m in MARTS} <= selected
+    assert all(k.path[0] == "marts" for k in selected)
