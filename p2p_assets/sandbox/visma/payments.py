@@ -25,6 +25,7 @@ from datetime import date
 from functools import lru_cache
 
 import numpy as np
+import polars as pl
 
 from p2p_assets.sandbox.basware import data as basware_data
 from p2p_assets.sandbox.basware import invoices
@@ -58,24 +59,33 @@ def payables(config: BaswareSandboxConfig) -> tuple[Payable, ...]:
         header["PAYMENT_DATE"].is_not_null().to_numpy()
         & (header["CURRENCY_CODE"] == "EUR").to_numpy()
     )
-    keep = np.flatnonzero(paid)
-    suppliers = np.array([int(i[-24:]) for i in header["SUPPLIER_ID"].gather(keep).to_list()])
-    ibans = supplier_iban(plan, suppliers).to_list()
-    out = []
-    for n, at in enumerate(keep):
-        iban = ibans[n]
-        bics = BICS[iban[:2]]
-        out.append(
-            Payable(
-                invoice_id=header["ID"][int(at)],
-                invoice_number=header["INVOICE_NUMBER"][int(at)],
-                creditor=header["SUPPLIER_NAME"][int(at)],
-                iban=iban,
-                bic=bics[suppliers[n] % len(bics)],
-                cents=int(header["GROSS_SUM"][int(at)]),
-                execution=header["PAYMENT_DATE"][int(at)],
-            )
+    keep = pl.Series(np.flatnonzero(paid))
+    columns = {
+        name: pl.Series(header[name]).gather(keep).to_list()
+        for name in ("ID", "INVOICE_NUMBER", "SUPPLIER_NAME", "SUPPLIER_ID", "GROSS_SUM")
+    }
+    suppliers = np.array([int(i[-24:]) for i in columns["SUPPLIER_ID"]], dtype=np.int64)
+    out = [
+        Payable(
+            invoice_id=invoice_id,
+            invoice_number=number,
+            creditor=creditor,
+            iban=iban,
+            bic=BICS[iban[:2]][supplier % len(BICS[iban[:2]])],
+            cents=int(cents),
+            execution=day,
         )
+        for invoice_id, number, creditor, iban, supplier, cents, day in zip(
+            columns["ID"],
+            columns["INVOICE_NUMBER"],
+            columns["SUPPLIER_NAME"],
+            supplier_iban(plan, suppliers).to_list(),
+            suppliers.tolist(),
+            columns["GROSS_SUM"],
+            header["PAYMENT_DATE"].gather(keep).to_list(),
+            strict=True,
+        )
+    ]
     return tuple(sorted(out, key=lambda p: (-p.execution.toordinal(), p.invoice_number)))
 
 
