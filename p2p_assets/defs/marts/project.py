@@ -8,10 +8,12 @@ warehouse (the profile points at `:memory:` while parsing).
 """
 
 import hashlib
+import importlib.metadata
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from dagster_dbt import (
     DbtCliResource,
     DbtProject,
 )
+from packaging import version
 
 from p2p_assets.defs.basware.assets import EXTRACTS, table_key
 from p2p_assets.defs.visma.assets import asset_key as visma_asset_key
@@ -152,8 +155,18 @@ MARTS_AUTOMATION = (
 project = DbtProject(project_dir=PROJECT_DIR, target_path=TARGET_DIR)
 
 
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource, told the dbt version instead of asking: the executable is this
+    environment's dbt-core, so `dbt --version` (a second dbt start-up per build, ~4 s) is not
+    needed."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+
 def dbt_resource() -> DbtCliResource:
     """The `dbt` resource: our project and profile, this environment's dbt."""
-    return DbtCliResource(
+    return DbtCli(
         project_dir=str(PROJECT_DIR), profiles_dir=str(PROJECT_DIR), dbt_executable=DBT_EXECUTABLE
     )
