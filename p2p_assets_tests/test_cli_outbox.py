@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from p2p_assets.defs.workspace365.assets import QUERY, TARGET
+from p2p_assets.defs.workspace365.assets import EXPORT, TARGET
 from p2p_assets.sandbox.workspace365 import Workspace365Sandbox, Workspace365SandboxConfig
 from p2p_assets_tests.defs.writeback import (
     clean_env,
@@ -14,6 +14,7 @@ from p2p_assets_tests.defs.writeback import (
     fresh_data_dir,
     load_basware_warehouse,
     query,
+    record_keys,
     working,
 )
 
@@ -65,7 +66,7 @@ def _table(text: str) -> list[dict[str, str]]:
 
 def _reject_one(data: Path) -> str:
     """One exception in a currency the tenant does not support: Workspace 365 refuses it."""
-    victim = query(data, QUERY.read_text())[0][0]
+    victim = record_keys(data, EXPORT)[0]
     with duckdb.connect(str(working(data))) as con:
         con.execute("UPDATE basware.ia_invoice SET CURRENCY_CODE = 'XAF' WHERE ID = ?", [victim])
     synced = cli(clean_env(data), "sync", "workspace365")

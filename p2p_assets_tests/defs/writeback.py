@@ -1,5 +1,6 @@
 """What the write-back tests share: `p2p-assets` in its own process, a clean environment, and a
-warehouse loaded from a small Basware sandbox tenant."""
+warehouse loaded from a small Basware sandbox tenant, with the export views the write-back assets
+read (dbt's `models/exports/`) built in it."""
 
 import os
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from p2p_assets.defs.warehouse.exports import Export
 from p2p_assets.lib.warehouse import snapshots
 
 
@@ -35,10 +37,30 @@ SMALL_TENANT = {
 }
 
 
+def build_exports(warehouse: Path) -> None:
+    """dbt builds the export views in the working file of `warehouse`, which is then published:
+    what a test expects to be sent is there before any write-back ran. (A `p2p-assets sync` of a
+    write-back target in a fresh data dir builds them again: its Dagster instance never saw them
+    built.)"""
+    from p2p_assets.defs.marts.project import DBT_EXECUTABLE, PROJECT_DIR, dbt_environment
+
+    where = snapshots.layout(warehouse)
+    built = subprocess.run(
+        [DBT_EXECUTABLE, "build", "--select", "path:models/exports", "--no-use-colors"],
+        cwd=PROJECT_DIR,
+        env=dbt_environment(str(snapshots.ensure_working(where)), warehouse.parent / "dbt-exports"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    snapshots.publish(where)
+
+
 def load_basware_warehouse(root: Path) -> Path:
-    """`p2p-assets sync basware` against a small sandbox tenant; returns the warehouse file."""
+    """`p2p-assets sync basware` against a small sandbox tenant, and the export views built;
+    returns the warehouse file."""
     result = cli(clean_env(root / "data", **SMALL_TENANT), "sync", "basware")
     assert result.returncode == 0, result.stdout + result.stderr
+    build_exports(root / "data" / "warehouse.duckdb")
     return root / "data" / "warehouse.duckdb"
 
 
@@ -57,6 +79,7 @@ def load_live_basware_warehouse(root: Path) -> Path:
         )
         result = cli(env, "sync", "basware")
     assert result.returncode == 0, result.stdout + result.stderr
+    build_exports(root / "data" / "warehouse.duckdb")
     return root / "data" / "warehouse.duckdb"
 
 
@@ -77,3 +100,9 @@ def working(data: Path) -> Path:
 def query(data: Path, sql: str, *params: object) -> list[tuple]:
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql, list(params)).fetchall()
+
+
+def record_keys(data: Path, export: Export) -> list[str]:
+    """The records an export view holds now in the published warehouse, as the write-back reads
+    them (ordered by `record_key`)."""
+    return [row[0] for row in query(data, f"SELECT record_key FROM {export.relation} ORDER BY 1")]

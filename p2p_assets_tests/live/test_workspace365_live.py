@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from p2p_assets.defs.workspace365.assets import APP, QUERY, TARGET
+from p2p_assets.defs.workspace365.assets import APP, EXPORT, TARGET
 from p2p_assets.sandbox.workspace365 import (
     SANDBOX_TOKEN,
     Workspace365Sandbox,
@@ -61,7 +61,7 @@ def _stored(served: Served) -> list[dict]:
 
 
 def _expected(user: Product) -> list[str]:
-    return [row[0] for row in user.query(QUERY.read_text())]
+    return [row[0] for row in user.query(f"SELECT record_key FROM {EXPORT.relation} ORDER BY 1")]
 
 
 def _outbox(user: Product) -> dict[str, tuple]:

@@ -1,10 +1,12 @@
 """Write-back to Boss Insights: Basware suppliers as CDM vendors, Basware invoices as CDM payable
 invoices, and the push webhooks that confirm them.
 
-Materialising `boss_insights/vendors` or `boss_insights/payable_invoices` runs its query in
-`queries/`, converts each row with the CDM field mapping beside it (`<name>.fields.toml`, which a
-user edits; validated before anything is sent), plans the outbox and writes each new record (and
-each changed one only when `BOSS_INSIGHTS_UPDATE` says how), claiming it in the send journal
+Materialising `boss_insights/vendors` or `boss_insights/payable_invoices` reads its view
+`exports.boss_insights_<name>` (the dbt model
+`p2p_assets/dbt/models/exports/boss_insights_<name>.sql`, the asset `marts/boss_insights_<name>`
+it depends on), converts each row with the CDM field mapping `queries/<name>.fields.toml` (which
+a user edits; validated before anything is sent), plans the outbox and writes each new record
+(and each changed one only when `BOSS_INSIGHTS_UPDATE` says how), claiming it in the send journal
 before the call and recording `sent` (with Boss Insights' `X-Sync-ID` and the CDM's id) after.
 Boss Insights pushes each write on to the connected applications and reports the outcome by
 webhook, echoing our `X-Tracking-ID`; `boss_insights/sync_events` (`webhooks.py`) folds the stored
@@ -22,6 +24,7 @@ import dagster as dg
 import duckdb
 
 from p2p_assets.defs.boss_insights.resources import BossInsightsResource
+from p2p_assets.defs.warehouse import exports
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.defs.warehouse.writeback import (
     Planned,
@@ -45,15 +48,16 @@ from p2p_assets.lib.boss_insights.mapping import MappingError, check_columns, lo
 from p2p_assets.lib.boss_insights.records import to_record
 from p2p_assets.lib.writeback import outbox
 
-QUERIES = Path(__file__).parent / "queries"
+# The CDM field mappings, one per asset (the data they map is the export view).
+MAPPINGS = Path(__file__).parent / "queries"
 GROUP = "writeback"
 
 
 @dataclass(frozen=True)
 class CdmTarget:
-    name: str  # the asset and query name
+    name: str  # the asset and mapping name
     obj: str  # the CDM object
-    deps: tuple[dg.AssetKey, ...]
+    deps: tuple[dg.AssetKey, ...]  # besides its export view
     description: str
 
     @property
@@ -65,27 +69,28 @@ class CdmTarget:
         return f"{events.TARGET_PREFIX}{self.obj}"
 
     @property
-    def query(self) -> Path:
-        return QUERIES / f"{self.name}.sql"
+    def export(self) -> exports.Export:
+        """The view of what is sent, the dbt model `boss_insights_<name>`."""
+        return exports.Export(f"boss_insights_{self.name}")
 
     @property
     def mapping(self) -> Path:
         """The CDM field names and types, a file a user changes without editing code (or one
         of the same name in BOSS_INSIGHTS_MAPPING_DIR)."""
-        return QUERIES / f"{self.name}.fields.toml"
+        return MAPPINGS / f"{self.name}.fields.toml"
 
 
 VENDORS = CdmTarget(
     "vendors",
     "vendor",
-    (dg.AssetKey(["basware", "adm_supplier"]),),
+    (),
     "Basware suppliers (`basware.adm_supplier`) written to the Boss Insights Common Data Model "
     "as vendors.",
 )
 PAYABLE_INVOICES = CdmTarget(
     "payable_invoices",
     "payable_invoice",
-    (dg.AssetKey(["basware", "ia_invoice"]), VENDORS.key),
+    (VENDORS.key,),
     "Basware invoices (`basware.ia_invoice`, not removed) written to the Boss Insights Common "
     "Data Model as payable invoices, amounts in minor units, after their vendors.",
 )
@@ -95,14 +100,14 @@ TARGETS = (VENDORS, PAYABLE_INVOICES)
 def _candidates(
     con: duckdb.DuckDBPyConnection, spec: CdmTarget, mapping: Path
 ) -> tuple[list[outbox.Candidate], int]:
-    """The query's records, converted with `mapping` and validated; a mapping that reads a
-    column the query does not return fails here, naming both files and the column."""
+    """The export view's records, converted with `mapping` and validated; a mapping that reads
+    a column the view does not return fails here, naming both files and the column."""
     fields = load_fields(mapping)
-    relation = con.sql(spec.query.read_text())
-    check_columns(fields, relation.columns, mapping, spec.query)
-    if "record_key" not in relation.columns:
-        raise MappingError(f"{spec.query.name} must return a record_key column")
-    rows = relation.to_arrow_table().to_pylist()
+    columns = exports.columns(con, spec.export)  # a missing view fails here, saying how to build it
+    check_columns(fields, columns, mapping, spec.export.sql)
+    if "record_key" not in columns:
+        raise MappingError(f"{spec.export.sql_name} must return a record_key column")
+    rows = exports.read(con, spec.export)
     candidates = []
     for row in rows:
         record, errors = to_record(fields, row)
@@ -124,9 +129,9 @@ def _created_id(written: Written, paths: tuple[str, ...]) -> str | None:
 def _plan_op(spec: CdmTarget) -> dg.OpDefinition:
     @dg.op(
         name=f"boss_insights_{spec.name}_plan",
-        ins={"after": dg.In(dg.Nothing)},  # the tables the query reads
+        ins={"after": dg.In(dg.Nothing)},  # the export view it reads (and its deps)
         pool="duckdb",
-        description=f"Run queries/{spec.name}.sql, convert each row with "
+        description=f"Read {spec.export.relation}, convert each row with "
         f"queries/{spec.name}.fields.toml, validate it and plan the outbox (the warehouse only).",
     )
     def plan(
@@ -240,7 +245,7 @@ def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
         key=spec.key,
         ins={
             f"reads_{i}": dg.AssetIn(key, dagster_type=dg.Nothing)
-            for i, key in enumerate(spec.deps)
+            for i, key in enumerate((spec.export.key, *spec.deps))
         },
         group_name=GROUP,
         kinds={"bossinsights", "duckdb"},
@@ -248,8 +253,9 @@ def build_writeback_asset(spec: CdmTarget) -> dg.AssetsDefinition:
         "again only as BOSS_INSIGHTS_UPDATE says (unset: it is reported as changed_since_sent, "
         f"never posted twice). Every record's state is in `writeback.outbox` (target "
         f"`{spec.target}`), confirmed only by a webhook saying every destination succeeded. "
-        f"Query: `p2p_assets/defs/boss_insights/queries/{spec.name}.sql`, CDM fields: "
-        f"`{spec.name}.fields.toml` beside it. Three steps: plan and record in pool `duckdb`, "
+        f"Reads the view `{spec.export.relation}` (`{spec.export.sql_name}`), CDM fields: "
+        f"`p2p_assets/defs/boss_insights/queries/{spec.name}.fields.toml`. Three steps: plan "
+        "and record in pool `duckdb`, "
         "the Boss Insights calls alone in pool `boss_insights_api`.",
     )
     def _asset(**reads):

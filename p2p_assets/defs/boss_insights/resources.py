@@ -132,8 +132,8 @@ class BossInsightsResource(dg.ConfigurableResource):
     mapping_dir: str | None = Field(
         default=None,
         description="BOSS_INSIGHTS_MAPPING_DIR: a folder of your own `<asset>.fields.toml` CDM "
-        "field mappings (e.g. vendors.fields.toml), used instead of the ones beside the queries "
-        "in p2p_assets/defs/boss_insights/queries/ for the assets it has a file for.",
+        "field mappings (e.g. vendors.fields.toml), used instead of the packaged ones in "
+        "p2p_assets/defs/boss_insights/queries/ for the assets it has a file for.",
     )
     webhook_tracking_id: str | None = _webhook(
         "TRACKING_ID", "where a webhook carries our X-Tracking-ID (default `data.trackingId,"
@@ -230,7 +230,7 @@ class BossInsightsResource(dg.ConfigurableResource):
 
     def mapping_file(self, packaged: Path) -> Path:
         """The CDM field mapping to use: the one of that name in BOSS_INSIGHTS_MAPPING_DIR, if
-        there is one, else `packaged` (beside the query)."""
+        there is one, else `packaged` (in `defs/boss_insights/queries/`)."""
         if self.mapping_dir:
             mine = Path(self.mapping_dir).expanduser() / packaged.name
             if mine.is_file():

@@ -4,7 +4,8 @@ were rejected.
 
 A write-back asset is a graph of three ops, so the vendor calls never hold the warehouse's slot
 and every warehouse write is in pool `duckdb`:
-- plan (pool `duckdb`): run the query, plan the outbox, take the target's lease (`plan_outbox`);
+- plan (pool `duckdb`): read the target's export view (`exports.py`), plan the outbox, take the
+  target's lease (`plan_outbox`);
 - send (the vendor's pool): the send journal and the vendor only, never DuckDB (`send_queue`); a
   stop is returned, not raised, so that the record still runs;
 - record (pool `duckdb`): apply the journal to the outbox, give the lease back, and only then fail

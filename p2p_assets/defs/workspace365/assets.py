@@ -1,13 +1,16 @@
 """Write-back to Workspace 365: the P2P team's "Invoice exceptions" Business App.
 
-Materialising `workspace365/invoice_exceptions` runs `queries/invoice_exceptions.sql`, converts
-each row with the field mapping below (validated before anything is sent), plans the outbox, and
-creates each pending record, claiming it in the send journal before the call. Workspace 365 is
-create-only and cannot look a record up: a record is never created twice, a changed one is
-reported (`changed_since_sent`), and one whose answer was lost is held as `uncertain` for a
-person. Three steps (see `defs/warehouse/writeback.py`): plan (pool `duckdb`), send (pool
-`workspace365_api`, the send journal and Workspace 365 only, `WORKSPACE365_CONCURRENCY` records
-at once), record (pool `duckdb`).
+Materialising `workspace365/invoice_exceptions` reads the view
+`exports.workspace365_invoice_exceptions` (the dbt model
+`p2p_assets/dbt/models/exports/workspace365_invoice_exceptions.sql`, the asset
+`marts/workspace365_invoice_exceptions` it depends on), converts each row with the field mapping
+below (validated before anything is sent), plans the outbox, and creates each pending record,
+claiming it in the send journal before the call. Workspace 365 is create-only and cannot look a
+record up: a record is never created twice, a changed one is reported (`changed_since_sent`), and
+one whose answer was lost is held as `uncertain` for a person. Three steps (see
+`defs/warehouse/writeback.py`): plan (pool `duckdb`), send (pool `workspace365_api`, the send
+journal and Workspace 365 only, `WORKSPACE365_CONCURRENCY` records at once), record (pool
+`duckdb`).
 
 When Workspace 365 cannot take any record (the app disabled: 403 with "Business App isn't
 enabled"; not found or not installed: 404; the token refused; the API off; unreachable), nothing
@@ -15,10 +18,9 @@ more is sent, the records stay `pending` and the materialisation fails with the 
 the next run after the cause is fixed sends each of them once.
 """
 
-from pathlib import Path
-
 import dagster as dg
 
+from p2p_assets.defs.warehouse import exports
 from p2p_assets.defs.warehouse.resources import DuckDBWarehouse
 from p2p_assets.defs.warehouse.writeback import (
     Planned,
@@ -42,7 +44,7 @@ from p2p_assets.lib.writeback import outbox
 
 APP = "Invoice exceptions"
 TARGET = f"workspace365:{APP}"
-QUERY = Path(__file__).parent / "queries" / "invoice_exceptions.sql"
+EXPORT = exports.Export("workspace365_invoice_exceptions")
 FIELDS = (
     Field("Basware invoice id", FieldType.SINGLE_LINE_TEXT, "basware_invoice_id", required=True),
     Field("Invoice number", FieldType.SINGLE_LINE_TEXT, "invoice_number", required=True),
@@ -63,9 +65,10 @@ VOLATILE = ("Days overdue", "Detected at")
 
 @dg.op(
     name="workspace365_invoice_exceptions_plan",
-    ins={"after": dg.In(dg.Nothing)},  # the Basware tables the query reads
+    ins={"after": dg.In(dg.Nothing)},  # the export view it reads
     pool="duckdb",
-    description="Run the query, validate each record and plan the outbox (the warehouse only).",
+    description=f"Read {EXPORT.relation}, validate each record and plan the outbox (the "
+    "warehouse only).",
 )
 def workspace365_invoice_exceptions_plan(
     context: dg.OpExecutionContext,
@@ -78,7 +81,7 @@ def workspace365_invoice_exceptions_plan(
     except Workspace365ConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc
     with warehouse.journal() as journal, warehouse.connect() as con:
-        rows = con.sql(QUERY.read_text()).to_arrow_table().to_pylist()
+        rows = exports.read(con, EXPORT)  # a missing view fails here, saying how to build it
         candidates = []
         for row in rows:
             record, errors = to_record(FIELDS, row, timezone=zone)
@@ -146,21 +149,18 @@ def workspace365_invoice_exceptions_record(
 
 @dg.graph_asset(
     key=dg.AssetKey(["workspace365", "invoice_exceptions"]),
-    ins={
-        "invoices": dg.AssetIn(dg.AssetKey(["basware", "ia_invoice"]), dagster_type=dg.Nothing),
-        "extracts": dg.AssetIn(dg.AssetKey(["basware", "extracts"]), dagster_type=dg.Nothing),
-    },
+    ins={"exceptions": dg.AssetIn(EXPORT.key, dagster_type=dg.Nothing)},
     group_name="writeback",
     kinds={"workspace365", "duckdb"},
     description=f"Open Basware invoices that need attention (overdue, disputed, payment-blocked, "
     f"not matched to a PO), created as records of the Workspace 365 Business App '{APP}'. "
     "Only records new since the last materialisation are sent; every record's state is in "
-    "`writeback.outbox` (target `workspace365:Invoice exceptions`). Query: "
-    "`p2p_assets/defs/workspace365/queries/invoice_exceptions.sql`. Three steps: plan and record "
-    "in pool `duckdb`, the Workspace 365 calls alone in pool `workspace365_api`.",
+    f"`writeback.outbox` (target `workspace365:Invoice exceptions`). Reads the view "
+    f"`{EXPORT.relation}` (`{EXPORT.sql_name}`). Three steps: plan and record in pool `duckdb`, "
+    "the Workspace 365 calls alone in pool `workspace365_api`.",
 )
-def workspace365_invoice_exceptions(invoices, extracts):
-    planned = workspace365_invoice_exceptions_plan(after=[invoices, extracts])
+def workspace365_invoice_exceptions(exceptions):
+    planned = workspace365_invoice_exceptions_plan(after=[exceptions])
     sent = workspace365_invoice_exceptions_send(planned)
     return workspace365_invoice_exceptions_record(planned, sent)
 

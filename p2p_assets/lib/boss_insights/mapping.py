@@ -1,9 +1,10 @@
-"""The CDM field mapping of a Boss Insights object: a TOML file beside its query, which a user
-changes without editing code (Boss Insights does not publish its CDM field names).
+"""The CDM field mapping of a Boss Insights object: a TOML file naming the columns of the view
+it sends (the query), which a user changes without editing code (Boss Insights does not publish
+its CDM field names).
 
     # queries/vendors.fields.toml: CDM field = where its value comes from
     [external_id]
-    column = "external_id"   # the query's column
+    column = "external_id"   # the view's column
     type = "text"            # text, integer, minor_units, currency, date, boolean
     required = true          # a record without a value is refused before sending
 

@@ -192,7 +192,7 @@ def test_a_mapping_naming_an_unknown_column_fails_the_asset_naming_both(data_dir
     assert result.returncode == 1
     assert (
         f"{mine / 'vendors.fields.toml'}: [name] reads column 'supplier_name', which "
-        "p2p_assets/defs/boss_insights/queries/vendors.sql does not return"
+        "p2p_assets/dbt/models/exports/boss_insights_vendors.sql does not return"
     ) in result.stdout + result.stderr
     assert _sandbox(data_dir).writes() == []  # refused before anything was planned or sent
     (mine / "vendors.fields.toml").write_text(

@@ -74,3 +74,30 @@ def test_the_automation_sensor_targets_the_marts_and_starts_running():
     selected = sensor.asset_selection.resolve(defs.resolve_asset_graph())
     assert {dg.AssetKey(["marts", m]) for m in MARTS} <= selected
     assert all(k.path[0] == "marts" for k in selected)
+
+
+def test_a_load_requests_the_marts_that_read_it_once():
+    """The automation condition, evaluated as the sensor does: a new partition of
+    basware/ia_invoice requests every mart that reads it (and no other), once."""
+    instance = dg.DagsterInstance.ephemeral()
+    marts = dg.AssetSelection.groups("marts")
+    instance.add_dynamic_partitions("basware_extract", ["e1"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=marts)
+    assert first.total_requested == 0  # nothing changed since the sensor started
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["basware", "ia_invoice"]), partition="e1")
+    )
+    loaded = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=marts, cursor=first.cursor
+    )
+    requested = {r.key.path[-1] for r in loaded.results if r.true_subset.size}
+    readers = {m for m, reads in READS.items() if "basware/ia_invoice" in reads}
+    assert readers <= requested
+    assert "cost_by_cost_center_month" in requested  # through spend_by_supplier_month
+    assert "company_currencies" not in requested  # a seed reads nothing that changed
+    for mart in requested:
+        instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["marts", mart])))
+    built = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=marts, cursor=loaded.cursor
+    )
+    assert built.total_requested == 0

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from p2p_assets.cli import PROJECT_ROOT
-from p2p_assets.defs.workspace365.assets import QUERY, TARGET
+from p2p_assets.defs.workspace365.assets import EXPORT, TARGET
 from p2p_assets.lib.writeback.journal import Journal, journal_path
 from p2p_assets.sandbox.workspace365 import Workspace365Sandbox, Workspace365SandboxConfig
 from p2p_assets_tests.defs.writeback import (
@@ -18,7 +18,7 @@ from p2p_assets_tests.defs.writeback import (
     cli,
     fresh_data_dir,
     load_basware_warehouse,
-    query,
+    record_keys,
 )
 
 
@@ -63,7 +63,7 @@ def test_a_target_another_live_run_planned_is_not_planned_again(
         instance.report_run_failed(holder)
         taken_over = cli(clean_env(data), "sync", "workspace365")
     assert taken_over.returncode == 0, taken_over.stdout + taken_over.stderr
-    expected = [row[0] for row in query(data, QUERY.read_text())]
+    expected = record_keys(data, EXPORT)
     created = [r["record"]["Basware invoice id"] for r in sandbox.records()]
     assert sorted(created) == sorted(expected)
     with Journal(journal_path(data / "warehouse.duckdb")) as journal:

@@ -9,7 +9,9 @@ from p2p_assets.lib.boss_insights.mapping import MappingError, check_columns, lo
 from p2p_assets.lib.boss_insights.records import CdmField, Kind
 from p2p_assets.lib.boss_insights.updates import UpdateConfigError, UpdateMethod, parse_update
 
-QUERIES = Path(__file__).parents[3] / "p2p_assets" / "defs" / "boss_insights" / "queries"
+PACKAGE = Path(__file__).parents[3] / "p2p_assets"
+QUERIES = PACKAGE / "defs" / "boss_insights" / "queries"  # the CDM field mappings
+EXPORTS = PACKAGE / "dbt" / "models" / "exports"  # the views they map
 
 
 @pytest.mark.parametrize(
@@ -76,15 +78,16 @@ def test_a_mapping_mistake_names_the_file_and_the_field(tmp_path: Path, text, me
     assert message in str(caught.value)
 
 
-def test_a_mapping_naming_a_column_the_query_does_not_return_is_refused(tmp_path: Path):
+def test_a_mapping_naming_a_column_the_view_does_not_return_is_refused(tmp_path: Path):
     fields = (CdmField("name", Kind.TEXT, "name"), CdmField("vat", Kind.TEXT, "vat_numbr"))
-    query = QUERIES / "vendors.sql"
+    query = EXPORTS / "boss_insights_vendors.sql"
+    assert query.is_file()
     with pytest.raises(MappingError) as caught:
         check_columns(fields, ["record_key", "name", "tax_number"], QUERIES / "x.toml", query)
     assert str(caught.value) == (
         "p2p_assets/defs/boss_insights/queries/x.toml: [vat] reads column 'vat_numbr', which "
-        "p2p_assets/defs/boss_insights/queries/vendors.sql does not return (it returns name, "
-        "record_key, tax_number)"
+        "p2p_assets/dbt/models/exports/boss_insights_vendors.sql does not return (it returns "
+        "name, record_key, tax_number)"
     )
     with pytest.raises(MappingError, match="no such mapping file"):
         load_fields(tmp_path / "missing.fields.toml")

@@ -3,16 +3,17 @@
 -- measured on the date of the newest committed Basware extract, so re-running gives the same
 -- answer until new data arrives. One row per record; `record_key` identifies it in the outbox.
 -- `detected_at` is that extract's time as Basware gives it, without a zone (see
--- WORKSPACE365_TIMEZONE).
+-- WORKSPACE365_TIMEZONE). A view: the write-back asset workspace365/invoice_exceptions reads it
+-- ordered by record_key.
 WITH as_of AS (
     SELECT coalesce(max(extract_date)::DATE, current_date) AS day, max(extract_date) AS at
-    FROM basware.extracts
+    FROM {{ source('basware', 'extracts') }}
 ),
 open_invoices AS (
     -- Basware's DATEs carry a time of day; "overdue" compares days.
     SELECT i.* REPLACE (CAST(i.DUE_DATE AS DATE) AS DUE_DATE), a.day AS as_of_date,
            a.at AS as_of_at
-    FROM basware.ia_invoice AS i, as_of AS a
+    FROM {{ source('basware', 'ia_invoice') }} AS i, as_of AS a
     WHERE i.PAYMENT_DATE IS NULL
       AND i.REMOVAL_DATE IS NULL
       AND coalesce(i.STATUS, '') NOT IN ('Paid', 'Cancelled', 'Rejected', 'Removed')
@@ -43,4 +44,3 @@ WHERE DUE_DATE < as_of_date
    OR DISPUTED = 1
    OR PAYMENT_BLOCK = 1
    OR MATCHING_STATUS IN ('NotMatched', 'PartiallyMatched')
-ORDER BY ID
