@@ -79,3 +79,25 @@ def test_writeback_definitions():
     graph = repository.asset_graph
     invoices = dg.AssetKey(["boss_insights", "payable_invoices"])
     assert dg.AssetKey(["boss_insights", "vendors"]) in graph.get(invoices).parent_keys
+
+
+def test_each_writeback_asset_reads_its_export_model():
+    """A write-back asset depends on the dbt model (a view in schema `exports`) whose rows it
+    sends, not on the raw tables: `p2p-assets sync` builds that model first when it is stale."""
+    graph = defs.get_repository_def().asset_graph
+    exports = {
+        ("workspace365", "invoice_exceptions"): "workspace365_invoice_exceptions",
+        ("boss_insights", "vendors"): "boss_insights_vendors",
+        ("boss_insights", "payable_invoices"): "boss_insights_payable_invoices",
+    }
+    for asset, model in exports.items():
+        parents = graph.get(dg.AssetKey(list(asset))).parent_keys
+        assert dg.AssetKey(["marts", model]) in parents, asset
+        assert not [p for p in parents if p.path[0] == "basware"], asset  # only through the view
+        export = graph.get(dg.AssetKey(["marts", model]))
+        assert export.group_name == "marts"
+        columns = export.metadata["dagster/column_schema"].columns
+        assert columns[0].name == "record_key"
+        assert all(c.description for c in columns), model  # described in exports.yml
+        checks = {c.name for c in graph.asset_check_keys if c.asset_key == export.key}
+        assert {"unique_" + model + "_record_key", "not_null_" + model + "_record_key"} <= checks
