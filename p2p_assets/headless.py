@@ -314,7 +314,7 @@ def marts_for(defs: dg.Definitions, needed_by: list[dg.AssetKey] | None) -> list
     marts = [k for k in graph.get_all_asset_keys() if k.path[0] == MARTS_GROUP]
     if needed_by is None:
         return sorted(marts, key=str)
-    upstream = graph.get_ancestor_asset_keys({k for k in needed_by if graph.has(k)})
+    upstream = {a for k in needed_by if graph.has(k) for a in graph.get_ancestor_asset_keys(k)}
     return sorted((k for k in marts if k in upstream), key=str)
 
 
