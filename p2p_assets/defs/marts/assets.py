@@ -14,6 +14,8 @@ their total and the first 20 as a table. The `payments_reconcile` check shows th
 breaks' count and amount.
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -86,9 +88,14 @@ def marts(
         invocation = dbt.cli(
             ["build", "--no-use-colors"], context=context, raise_on_error=False, target_path=target
         )
-    # dbt holds the file while it runs: take its events, then read what it built.
-    events = list(invocation.stream())
-    invocation.wait()
+    # dbt holds the file while it runs: take its events, then read what it built. dagster-dbt
+    # echoes dbt's log to stdout; it goes to the run's log instead (a sync's terminal stays
+    # readable; the whole log is also in dbt.log).
+    echoed = io.StringIO()
+    with contextlib.redirect_stdout(echoed):
+        events = list(invocation.stream())
+        invocation.wait()
+    context.log.info(f"dbt build ({target / 'dbt.log'}):\n{echoed.getvalue()[-30_000:]}")
     with warehouse.connect(read_only=True) as con:
         for event in events:
             yield _with_summary(context, con, event, invocation.manifest)

@@ -1,7 +1,7 @@
 """The problems the sandbox plants on purpose, chosen from the seed among the Initial's invoices.
 
 - `duplicate` is a second invoice of `original`'s supplier with the same rows (so the same
-  amounts) and the number `INV-<original's>-2`;
+  amounts) and the number `INV-<original's>-2`, arriving after it;
 - `price_variance`'s first row bills its order row 5 % above the order price;
 - `not_received`'s first row bills an order row that was never received.
 
@@ -57,7 +57,9 @@ def planted(config: BaswareSandboxConfig) -> Planted:
     original = _first_from(plain, start)
     duplicate = NONE
     if original != NONE:
-        twin = plain & (counts == counts[original]) & (s != original)
+        # The copy reaches Basware after the invoice it copies, as a resent invoice does.
+        arrived = plan.created("inv", s, np.zeros_like(s))
+        twin = plain & (counts == counts[original]) & (arrived > arrived[original])
         duplicate = _first_from(twin, (original + 1) % len(s))
     if duplicate == NONE:
         original = NONE

@@ -6,8 +6,8 @@
 --                   other with something added ("INV42" and "INV42B")
 --   near_date       invoice dates at most var duplicate_date_window_days days apart
 -- (the first that applies). Only invoices that still count (not removed, cancelled, rejected).
--- One row per pair: the later invoice (by invoice date, then arrival) is `invoice_id`, the
--- earlier `duplicate_of_invoice_id`.
+-- One row per pair: the invoice that reached Basware later is `invoice_id`, the earlier one
+-- `duplicate_of_invoice_id`.
 WITH invoices AS (
     SELECT
         ID AS invoice_id,
@@ -46,8 +46,7 @@ pairs AS (
         ON earlier.supplier_id = later.supplier_id
        AND earlier.currency IS NOT DISTINCT FROM later.currency
        AND earlier.gross_amount = later.gross_amount
-       AND (earlier.invoice_date, earlier.received_at, earlier.invoice_id)
-           < (later.invoice_date, later.received_at, later.invoice_id)
+       AND (earlier.received_at, earlier.invoice_id) < (later.received_at, later.invoice_id)
 )
 SELECT
     invoice_id,
