@@ -338,10 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sql" and (args.max_rows or 0) < 0:
         parser.error("--max-rows must be 0 (all rows) or more")
 
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        # Libraries that set their own loggers to INFO (dagster-dbt's) print only with -v; a
+        # run's event log keeps them either way.
+        handler.setLevel(level)
     if args.command == "dev":
         return dev(args.port, args.no_sync)
     if args.command == "sync":

@@ -365,7 +365,8 @@ def sync_marts(
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         figures = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-        report.summaries.append((".".join(materialization.asset_key.path), figures))
+        name = str(figures.get("table") or ".".join(materialization.asset_key.path))
+        report.summaries.append((name, figures))
     report.summaries.sort()
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:

@@ -150,7 +150,7 @@ def summary_for(con, manifest: Mapping[str, Any], key: dg.AssetKey) -> summaries
 
 
 def summary_metadata(summary: summaries.Summary) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"dagster/row_count": summary.rows}
+    metadata: dict[str, Any] = {"dagster/row_count": summary.rows, "table": summary.relation}
     if summary.problems is not None:
         metadata["open_problems"] = summary.problems
         metadata["open_problem_amount"] = float(summary.problem_amount or 0)
