@@ -14,6 +14,7 @@ import dagster as dg
 from p2p_assets.defs.basware.assets import EXTRACT_FILES, basware_extract_partitions
 from p2p_assets.defs.basware.sensors import WAITING, plan_extracts
 from p2p_assets.defs.marts.assets import JOB as MARTS_JOB
+from p2p_assets.defs.marts.assets import marts_selection, vendors_off
 from p2p_assets.defs.marts.project import GROUP as MARTS_GROUP
 from p2p_assets.defs.operations.recovery import TRIGGER_TAG, Recovered, recover
 from p2p_assets.defs.operations.watchdog import execute_in_process
@@ -280,14 +281,21 @@ class MartsReport:
     error: str | None = None
     current: bool = False  # nothing they read changed since they were built
     seconds: float = 0.0
+    left_out: list[dg.AssetKey] = field(default_factory=list)  # they read a vendor that is off
+    off: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
         return self.error is None
 
     def render(self) -> str:
+        skipped = (
+            f"  not built: {', '.join(k.path[-1] for k in self.left_out)} (they read "
+            f"{' and '.join(self.off)}, not configured here)"
+        )
         if self.current:
-            return "Marts: current (nothing they read changed since they were built)"
+            line = "Marts: current (nothing they read changed since they were built)"
+            return line + ("\n" + skipped if self.left_out else "")
         built = len(self.summaries)
         lines = [
             f"Marts: {built} built in {self.seconds:.1f} s"
@@ -301,6 +309,8 @@ class MartsReport:
                     f"({float(figures.get('open_problem_amount', 0)):,.2f})"
                 )
             lines.append(line)
+        if self.left_out:
+            lines.append(skipped)
         for check, description in self.failed_checks:
             lines.append(f"  CHECK FAILED {check}: {description}")
         if self.error:
@@ -308,10 +318,13 @@ class MartsReport:
         return "\n".join(lines)
 
 
-def marts_for(defs: dg.Definitions, needed_by: list[dg.AssetKey] | None) -> list[dg.AssetKey]:
-    """Every mart, or only those the assets `needed_by` read (directly or through others)."""
+def marts_for(
+    defs: dg.Definitions, needed_by: list[dg.AssetKey] | None, off: list[str] | None = None
+) -> list[dg.AssetKey]:
+    """Every mart, or only those the assets `needed_by` read (directly or through others); none
+    that reads a vendor in `off` (not configured here)."""
     graph = defs.resolve_asset_graph()
-    marts = [k for k in graph.get_all_asset_keys() if k.path[0] == MARTS_GROUP]
+    marts = marts_selection(off or []).resolve(graph)
     if needed_by is None:
         return sorted(marts, key=str)
     upstream = {a for k in needed_by if graph.has(k) for a in graph.get_ancestor_asset_keys(k)}
@@ -348,10 +361,12 @@ def sync_marts(
 ) -> MartsReport:
     """Build the marts (dbt, `marts_job`) when what they read changed since they were built;
     with `needed_by`, only the marts those assets read."""
-    marts = marts_for(defs, needed_by)
+    off = vendors_off()
+    marts = marts_for(defs, needed_by, off)
+    left_out = sorted(set(marts_for(defs, needed_by)) - set(marts), key=str)
     if not marts or (not force and not marts_stale(defs, instance, marts)):
-        return MartsReport(current=True)
-    report = MartsReport()
+        return MartsReport(current=True, left_out=left_out, off=off)
+    report = MartsReport(left_out=left_out, off=off)
     started = time.monotonic()
     result = execute_in_process(
         defs.resolve_job_def(MARTS_JOB),
