@@ -131,12 +131,16 @@ def test_the_daemon_and_the_sync_fill_the_same_warehouse_from_live_apis(serve, p
     # (A publish run may still be going: it started after the last check passed.)
     failed = [r for r in runs if r.is_finished and r.status != dg.DagsterRunStatus.SUCCESS]
     assert not failed, [(r.job_name, r.status) for r in failed]
-    assert {r.tags.get("dagster/sensor_name") for r in runs} == {
+    sensors = {r.tags.get("dagster/sensor_name") for r in runs}
+    expected = {
         "basware_extracts_sensor",
         "visma_files_sensor",
         "basware_automation_sensor",
         "warehouse_publish_sensor",
-    }, log[-3000:]
+    }
+    # The marts follow the loads by automation, once its minute comes (and succeed: a mart
+    # whose Visma tables are not loaded yet waits for them instead of failing).
+    assert expected <= sensors <= expected | {"marts_automation_sensor"}, log[-3000:]
     assert published_after < 90, published_after
 
     for user, (served_basware, served_visma) in (
