@@ -5,25 +5,11 @@ message and keeps its previous table; the loads never wait for the marts."""
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from p2p_assets.defs.marts.project import PROJECT_DIR
+from p2p_assets_tests.defs.marts.common import MARTS, rows
 from p2p_assets_tests.defs.writeback import SMALL_TENANT, clean_env, cli
-
-MARTS = (
-    "invoices",
-    "spend_by_supplier_month",
-    "po_match",
-    "duplicate_invoice_candidates",
-    "payment_reconciliation",
-    "cost_by_cost_center_month",
-)
-
-
-def rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,8 @@ import pytest
 
 from p2p_assets.definitions import defs
 from p2p_assets.defs.marts.project import MARTS_AUTOMATION
+from p2p_assets_tests.defs.marts.common import MARTS
 
-MARTS = (
-    "invoices",
-    "spend_by_supplier_month",
-    "po_match",
-    "duplicate_invoice_candidates",
-    "payment_reconciliation",
-    "cost_by_cost_center_month",
-)
 READS = {
     "invoices": {"basware/ia_invoice", "basware/ia_action_log", "basware/pe_process_task"},
     "spend_by_supplier_month": {"basware/ia_coding_row", "basware/ia_invoice"},
