@@ -196,9 +196,14 @@ def _load_table(
         )
     con.execute(f"DELETE FROM {current} WHERE _extract_id = ?", [extract.id])
     if files:
-        # Rows kept in `current` now are newer than this extract's; everything else comes from
-        # the stage. The window is only paid for when the extract repeats an id.
-        newer = f"WHERE {key} NOT IN (SELECT {key} FROM {current})"
+        # Rows of these ids still in `current` are newer than this extract's (a later extract
+        # loaded first); everything else comes from the stage. Looking them up through the stage
+        # keeps the cost to the extract's size (an anti-join with `current` itself would hash
+        # the whole table). The window is only paid for when the extract repeats an id.
+        newer = (
+            f"WHERE {key} NOT IN (SELECT {key} FROM {current} "
+            f"WHERE {key} IN (SELECT {key} FROM _stage))"
+        )
         if not _scalar(con, f"SELECT count(*) FROM {current}"):
             newer = ""
         latest_file = (
