@@ -122,9 +122,24 @@ def load_extract(
     with transaction(con):
         if source is not None:
             sources.claim(con, source)
+        # Rows of this extract exist only if it was committed before (the registry commits with
+        # them): a first load skips looking for them in the tables it delivered nothing for.
+        loaded_before = bool(
+            _scalar(
+                con,
+                f"SELECT count(*) FROM {CURRENT_SCHEMA}.extracts WHERE extract_id = ?",
+                [extract.id],
+            )
+        )
         for table in wanted:
             results[table] = _load_table(
-                con, extract, table, by_table.get(table, []), definitions.get(table, {}), loaded_at
+                con,
+                extract,
+                table,
+                by_table.get(table, []),
+                definitions.get(table, {}),
+                loaded_at,
+                loaded_before=loaded_before,
             )
         record_extract(con, extract, results, loaded_at)
     return results
@@ -137,6 +152,8 @@ def _load_table(
     files: list[SourceFile],
     definition: Mapping[str, str],
     loaded_at: datetime,
+    *,
+    loaded_before: bool = True,
 ) -> TableLoad:
     result = TableLoad(table=table, files=[f.file_name for f in files])
     delivered = delivered_columns(con, extract, table, files) if files else []
@@ -160,10 +177,15 @@ def _load_table(
 
     # Ids whose current row came from an earlier load of this same extract: a re-delivery may
     # have dropped them, and then an older version from history becomes current again.
-    previous = _scalar(con, f"SELECT count(*) FROM {current} WHERE _extract_id = ?", [extract.id])
+    previous = (
+        _scalar(con, f"SELECT count(*) FROM {current} WHERE _extract_id = ?", [extract.id])
+        if loaded_before
+        else 0
+    )
     if not files and not previous:
         # Nothing delivered now and nothing to take back: only a possible earlier load's history.
-        con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
+        if loaded_before:
+            con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
         result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
         result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
         result.columns = table_columns(con, CURRENT_SCHEMA, name)
@@ -174,7 +196,8 @@ def _load_table(
             f"SELECT {key} FROM {current} WHERE _extract_id = ?",
             [extract.id],
         )
-    con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
+    if loaded_before:
+        con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
     # The current row of an id is the latest of its versions; `current` already holds the latest
     # of every other extract, so a delivered row only has to beat that one (cost ~ the extract).
     newer_or_same = "(_extract_date < ? OR (_extract_date = ? AND _extract_id <= ?))"
@@ -194,7 +217,8 @@ def _load_table(
             f"DELETE FROM {current} WHERE {newer_or_same} AND {key} IN (SELECT {key} FROM _stage)",
             order,
         )
-    con.execute(f"DELETE FROM {current} WHERE _extract_id = ?", [extract.id])
+    if loaded_before:
+        con.execute(f"DELETE FROM {current} WHERE _extract_id = ?", [extract.id])
     if files:
         # Rows of these ids still in `current` are newer than this extract's (a later extract
         # loaded first); everything else comes from the stage. Looking them up through the stage
