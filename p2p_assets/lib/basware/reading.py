@@ -6,6 +6,7 @@ converted exactly in one pass into a temp table `_stage`, with a flag on every r
 that did not convert (`validate` then names the file, column and value).
 """
 
+import gzip
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,10 +85,29 @@ class SourceFile:
         )
 
 
-def reader_sql(file_format: str) -> str:
-    """A DuckDB reader over a parameter list of paths: every field as text, plus the source."""
+def json_layout(files: list[SourceFile]) -> str:
+    """DuckDB's `format` for these JSON files: `array` when every one is a single JSON array (its
+    first character is `[`), which DuckDB then reads without sniffing each file (faster);
+    otherwise `auto` (newline-delimited records, or anything else DuckDB recognises)."""
+    for source in files:
+        opener = gzip.open if source.path.name.lower().endswith(".gz") else open
+        try:
+            with opener(source.path, "rb") as handle:
+                head = handle.read(4096)
+        except (OSError, EOFError):
+            return "auto"  # unreadable: the reader itself will say why, naming the file
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            return "auto"
+    return "array"
+
+
+def reader_sql(file_format: str, layout: str = "auto") -> str:
+    """A DuckDB reader over a parameter list of paths: every field as text, plus the source.
+    `layout` is `json_layout`'s answer for JSON files."""
     if file_format == "json":
-        return f"read_json(?, format='auto', columns=?, filename='{SOURCE_COLUMN}')"
+        if layout not in ("auto", "array"):
+            raise ValueError(f"unknown JSON layout {layout!r}")
+        return f"read_json(?, format='{layout}', columns=?, filename='{SOURCE_COLUMN}')"
     return (
         "read_csv(?, header=true, all_varchar=true, union_by_name=true, "
         f"filename='{SOURCE_COLUMN}')"
@@ -108,7 +128,8 @@ def delivered_columns(
         if formats == {"json"}:
             # Basware omits null fields, so only a full pass over the keys finds every column.
             keys = con.execute(
-                "SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects(?, format='auto')",
+                "SELECT DISTINCT unnest(json_keys(json)) "
+                f"FROM read_json_objects(?, format='{json_layout(files)}')",
                 [paths],
             ).fetchall()
             delivered = sorted({k for (k,) in keys})
@@ -150,12 +171,14 @@ def stage(
     bad = " OR ".join(flags) if flags else "false"
     file_format = files[0].file_format
     params: list[object] = [paths]
+    layout = "auto"
     if file_format == "json":
         params.append({c: "VARCHAR" for c in delivered})
+        layout = json_layout(files)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {converted}, {SOURCE_COLUMN}, "
-            f"coalesce({bad}, false) AS _bad FROM {reader_sql(file_format)}",
+            f"coalesce({bad}, false) AS _bad FROM {reader_sql(file_format, layout)}",
             params,
         )
     except duckdb.Error as exc:

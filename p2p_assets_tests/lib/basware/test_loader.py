@@ -344,3 +344,54 @@ def test_an_id_repeated_across_files_of_one_extract_keeps_the_later_file(tmp_pat
                 ("A", "second", "IA_INVOICE_0002.json"),
                 ("B", None, "IA_INVOICE_0001.json"),
             ]
+
+
+def test_json_arrays_and_newline_delimited_records_load_alike(tmp_path):
+    """The manual does not say how records sit in a JSON file: one array is read without
+    sniffing, newline-delimited records (plain, gzipped, or beside an array file) as before."""
+    records = _versions(7, 1)[0]
+    half = len(records) // 2
+    array = "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    shapes = {
+        "array": [("a.json", array)],
+        "bom_array": [("a.json", "\ufeff  " + array)],
+        "ndjson": [("a.ndjson", lines)],
+        "ndjson_named_json": [("a.json.gz", lines)],
+        "mixed": [
+            ("a.json", json.dumps(records[:half])),
+            ("b.json", "".join(json.dumps(r) + "\n" for r in records[half:])),
+        ],
+    }
+    for shape, files in shapes.items():
+        sources = []
+        for name, text in files:
+            path = tmp_path / shape / name
+            path.parent.mkdir(exist_ok=True)
+            if name.endswith(".gz"):
+                with gzip.open(path, "wt", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                path.write_text(text, encoding="utf-8")
+            sources.append(SourceFile("IA_INVOICE", name, path))
+        with connect(tmp_path / f"{shape}.duckdb") as con:
+            load_extract(con, _extract(0), sources, DEFINITIONS, ["IA_INVOICE"])
+            current = _current(con)
+        assert set(current) == {r["ID"] for r in records}, shape
+        for record in records:
+            assert current[record["ID"]]["GROSS_SUM"] == Decimal(record["GROSS_SUM"]), shape
+
+
+def test_the_json_layout_is_read_from_the_first_character(tmp_path):
+    from p2p_assets.lib.basware.reading import json_layout
+
+    def source(name: str, text: str) -> SourceFile:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return SourceFile("IA_INVOICE", name, path)
+
+    array, lines = source("a.json", ' \n[{"ID": "1"}]'), source("b.json", '{"ID": "1"}\n')
+    assert json_layout([array]) == "array"
+    assert json_layout([lines]) == "auto"
+    assert json_layout([array, lines]) == "auto"
+    assert json_layout([SourceFile("IA_INVOICE", "gone.json", tmp_path / "gone.json")]) == "auto"
