@@ -5,6 +5,7 @@ only then acknowledges the extract upstream. See README.md in this folder.
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dagster as dg
@@ -163,43 +164,40 @@ def basware_tables(
     landed = _read_landed(_extract_id(context))
     info = landed.info
     source = sources.Source.from_dict(landed.source) if landed.source else basware.source()
-    damaged = verify_checksums(landed)
-    try:
-        if damaged:
-            raise BaswareFileError(
-                info.id,
-                damaged,
-                "the landed copy no longer matches the sha256 taken when it was downloaded",
-                corrupt=True,
-            )
-        with warehouse.connect() as con:
-            loads = load_extract(
-                con,
-                info,
-                landed.source_files(),
-                landed.definitions,
-                landed.tables,
-                source=source,
-            )
-    except BaswareFileError as exc:
-        # A ZIP member names its archive first: the archive is what is landed and re-downloaded.
-        landed_name = exc.file_name.split("/", 1)[0]
-        kept = reject_file(landed, landed_name) if exc.corrupt else None
-        raise dg.Failure(
-            description=str(exc)
-            + (
-                "; the copy was moved aside and the next run downloads it again"
-                if kept
-                else "; the file stays landed (downloading it again would not help)"
-            ),
-            metadata={
-                "file": exc.file_name,
-                "reason": exc.reason,
-                "rejected_copy": dg.MetadataValue.path(str(kept or "")),
-            },
-        ) from exc
-    except (BaswareExtractError, sources.MixedSourcesError) as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    # The landed copies are checked against their sha256 while DuckDB reads them (hashing
+    # releases the GIL) and before anything commits: a damaged copy commits nothing.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+        checked = pool.submit(verify_checksums, landed)
+
+        def intact() -> None:
+            damaged = checked.result()
+            if damaged:
+                raise BaswareFileError(
+                    info.id,
+                    damaged,
+                    "the landed copy no longer matches the sha256 taken when it was downloaded",
+                    corrupt=True,
+                )
+
+        try:
+            try:
+                with warehouse.connect() as con:
+                    loads = load_extract(
+                        con,
+                        info,
+                        landed.source_files(),
+                        landed.definitions,
+                        landed.tables,
+                        source=source,
+                        before_commit=intact,
+                    )
+            except (BaswareFileError, BaswareExtractError, sources.MixedSourcesError):
+                intact()  # a damaged copy explains a failed read better than the reader does
+                raise
+        except BaswareFileError as exc:
+            raise _file_failure(landed, exc) from exc
+        except (BaswareExtractError, sources.MixedSourcesError) as exc:
+            raise dg.Failure(description=str(exc)) from exc
     with_asset = {spec.key for spec in context.assets_def.specs}
     for table, load in loads.items():
         if table_key(table) in with_asset:
@@ -219,6 +217,26 @@ def basware_tables(
             "tables": len(loads),
             "records": sum(load.records for load in loads.values()),
             "tables_without_asset_yet": dg.MetadataValue.json(without_asset),
+        },
+    )
+
+
+def _file_failure(landed: LandedExtract, exc: BaswareFileError) -> dg.Failure:
+    """A file that does not load; a provably corrupt copy is moved aside (downloaded again)."""
+    # A ZIP member names its archive first: the archive is what is landed and re-downloaded.
+    landed_name = exc.file_name.split("/", 1)[0]
+    kept = reject_file(landed, landed_name) if exc.corrupt else None
+    return dg.Failure(
+        description=str(exc)
+        + (
+            "; the copy was moved aside and the next run downloads it again"
+            if kept
+            else "; the file stays landed (downloading it again would not help)"
+        ),
+        metadata={
+            "file": exc.file_name,
+            "reason": exc.reason,
+            "rejected_copy": dg.MetadataValue.path(str(kept or "")),
         },
     )
 

@@ -10,7 +10,7 @@ the table. The whole extract commits in one transaction or not at all.
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,6 +77,7 @@ def load_extract(
     tables: Iterable[str],
     *,
     source: sources.Source | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> dict[str, TableLoad]:
     """Load `files` of `extract` into both schemas for `tables` (plus any table a file belongs to),
     atomically.
@@ -85,6 +86,7 @@ def load_extract(
     without files in this extract are still created and reconciled, so every table of the tenant
     shows up, possibly empty; a table Basware added is loaded like the others. `source` (where
     the data came from) is claimed in the same transaction (see `lib/warehouse/sources.py`).
+    `before_commit` runs last inside the transaction: raising there commits nothing.
     """
     for source_file in files:
         problem = table_name_problem(source_file.table_name)
@@ -142,6 +144,8 @@ def load_extract(
                 loaded_before=loaded_before,
             )
         record_extract(con, extract, results, loaded_at)
+        if before_commit is not None:
+            before_commit()
     return results
 
 

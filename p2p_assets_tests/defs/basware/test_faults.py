@@ -182,3 +182,51 @@ def test_download_limit_is_respected(serve_tenant):
     assert "download limit is probably spent" in message
     assert tenant.sandbox.download_counts() == spent
     assert_matches_truth(tenant)
+
+
+@pytest.mark.parametrize("compression", ["none", "gz"])
+def test_a_landed_copy_changed_on_disk_commits_nothing_and_is_downloaded_again(
+    serve_tenant, compression
+):
+    """The sha256 check runs beside the load: whether the changed copy still parses (plain JSON
+    with a byte added) or not (a gzip stream with bytes added), nothing of the extract commits,
+    the failure says the copy no longer matches, and the next run downloads it again."""
+    import dagster as dg
+
+    from p2p_assets.defs.basware.assets import basware_extract_files, basware_tables
+
+    tenant = serve_tenant(initial_deltas=1, compression=compression)
+    initial, delta = tenant.extract_ids()
+    assert tenant.run(initial).success
+    tenant.instance.add_dynamic_partitions("basware_extract", [delta])
+    landed = dg.materialize(
+        [basware_extract_files],
+        instance=tenant.instance,
+        partition_key=delta,
+        resources=tenant.resources,
+        raise_on_error=False,
+    )
+    assert landed.success, failure_text(landed)
+    directory = settings.landing_dir("basware") / delta
+    changed = sorted(p for p in directory.iterdir() if p.name.startswith("IA_INVOICE_0"))[0]
+    with changed.open("ab") as handle:
+        handle.write(b"\n")
+    before = tenant.snapshot()
+
+    result = dg.materialize(
+        [basware_tables],
+        instance=tenant.instance,
+        partition_key=delta,
+        resources=tenant.resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    text = failure_text(result)
+    assert changed.name in text and "no longer matches the sha256" in text, text
+    assert "moved aside" in text
+    assert tenant.snapshot() == before  # nothing of the delta committed
+    assert not changed.exists()
+
+    again = tenant.run(delta)
+    assert again.success, failure_text(again)
+    assert_matches_truth(tenant)
