@@ -31,7 +31,7 @@ from p2p_assets.lib.basware.registry import ensure_registry, record_extract
 from p2p_assets.lib.basware.schema import duckdb_type, widens
 from p2p_assets.lib.basware.tables import ALL_TABLES, CURRENT_SCHEMA, HISTORY_SCHEMA, KEY_COLUMN
 from p2p_assets.lib.warehouse import sources
-from p2p_assets.lib.warehouse.connection import quote_ident, table_columns, transaction
+from p2p_assets.lib.warehouse.connection import quote_ident, transaction
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ LINEAGE_COLUMNS = {
     "_file_name": "VARCHAR",
     "_loaded_at": "TIMESTAMP",
 }
+# (schema, table) -> {column: DuckDB type}, in column order: the warehouse's tables as one load
+# changes them (read once, instead of a catalog query per table and schema).
+Catalog = dict[tuple[str, str], dict[str, str]]
+
+
 # DuckDB expands these in reader paths; a path holding one would read other files.
 _GLOB = re.compile(r"[*?\[\]{}]")
 
@@ -133,6 +138,7 @@ def load_extract(
                 [extract.id],
             )
         )
+        catalog = _catalog(con)
         for table in wanted:
             results[table] = _load_table(
                 con,
@@ -141,6 +147,7 @@ def load_extract(
                 by_table.get(table, []),
                 definitions.get(table, {}),
                 loaded_at,
+                catalog,
                 loaded_before=loaded_before,
             )
         record_extract(con, extract, results, loaded_at)
@@ -156,6 +163,7 @@ def _load_table(
     files: list[SourceFile],
     definition: Mapping[str, str],
     loaded_at: datetime,
+    catalog: Catalog,
     *,
     loaded_before: bool = True,
 ) -> TableLoad:
@@ -174,7 +182,7 @@ def _load_table(
     name = warehouse_table(table)
     columns = {**target, **LINEAGE_COLUMNS}
     for schema in (HISTORY_SCHEMA, CURRENT_SCHEMA):
-        _ensure_table(con, schema, name, columns, extract)
+        _ensure_table(con, schema, name, columns, extract, catalog)
     history = f"{HISTORY_SCHEMA}.{quote_ident(name)}"
     current = f"{CURRENT_SCHEMA}.{quote_ident(name)}"
     key = quote_ident(KEY_COLUMN)
@@ -192,7 +200,7 @@ def _load_table(
             con.execute(f"DELETE FROM {history} WHERE _extract_id = ?", [extract.id])
         result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
         result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
-        result.columns = table_columns(con, CURRENT_SCHEMA, name)
+        result.columns = dict(catalog[(CURRENT_SCHEMA, name)])
         return result
     if previous:
         con.execute(
@@ -255,7 +263,7 @@ def _load_table(
         con.execute("DROP TABLE _previous")
     result.current_rows = _scalar(con, f"SELECT count(*) FROM {current}")
     result.history_rows = _scalar(con, f"SELECT count(*) FROM {history}")
-    result.columns = table_columns(con, CURRENT_SCHEMA, name)
+    result.columns = dict(catalog[(CURRENT_SCHEMA, name)])
     return result
 
 
@@ -265,27 +273,52 @@ def _ensure_table(
     name: str,
     columns: Mapping[str, str],
     extract: ExtractInfo,
+    catalog: Catalog,
 ) -> None:
-    """Create the table, or add the columns a later extract brought; a changed type is an error."""
-    existing = table_columns(con, schema, name)
+    """Create the table, or add the columns a later extract brought; a changed type is an error.
+    `catalog` follows every change made here."""
+    existing = catalog.get((schema, name), {})
     qualified = f"{schema}.{quote_ident(name)}"
     if not existing:
         spec = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
         con.execute(f"CREATE TABLE {qualified} ({spec})")
+        catalog.update(_catalog(con, (schema, name)))
         return
+    changed = False
     for column, data_type in columns.items():
         if column not in existing:
             con.execute(f"ALTER TABLE {qualified} ADD COLUMN {quote_ident(column)} {data_type}")
+            changed = True
         elif widens(existing[column], data_type):
             # A warehouse from before Oracle DATEs kept their time of day: lossless widening.
             con.execute(
                 f"ALTER TABLE {qualified} ALTER COLUMN {quote_ident(column)} TYPE {data_type}"
             )
+            changed = True
         elif existing[column] != data_type:
             raise BaswareExtractError(
                 f"Basware extract {extract.id}: {qualified}.{column} is {existing[column]} in the "
                 f"warehouse but the table definition now says {data_type}"
             )
+    if changed:
+        catalog.update(_catalog(con, (schema, name)))
+
+
+def _catalog(con: duckdb.DuckDBPyConnection, only: tuple[str, str] | None = None) -> Catalog:
+    """Every table of both schemas (or only `(schema, table)`) with its columns."""
+    catalog: Catalog = {}
+    where, params = "schema_name IN (?, ?)", [CURRENT_SCHEMA, HISTORY_SCHEMA]
+    if only is not None:
+        where, params = "schema_name = ? AND table_name = ?", list(only)
+    rows = con.execute(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+        f"WHERE database_name = current_database() AND {where} "
+        "ORDER BY schema_name, table_name, column_index",
+        params,
+    ).fetchall()
+    for schema, table, column, data_type in rows:
+        catalog.setdefault((schema, table), {})[column] = data_type
+    return catalog
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
