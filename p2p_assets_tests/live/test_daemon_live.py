@@ -26,6 +26,24 @@ VISMA_TYPES = "134001,113003"
 PUBLISH_JOB = "warehouse_publish_job"
 
 
+def _failures(home: Path, runs: list[dg.DagsterRun]) -> list[tuple[str, str, list[str]]]:
+    """Each failed run's job, selection and the error messages of its failed steps."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [
+            (
+                run.job_name,
+                ", ".join(sorted(k.to_user_string() for k in run.asset_selection or ())),
+                [
+                    (entry.dagster_event.message or "") if entry.dagster_event else entry.message
+                    for entry in instance.all_logs(
+                        run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+                    )
+                ],
+            )
+            for run in runs
+        ]
+
+
 def _wait_for_runs(home: Path, expected: int, deadline: float) -> list[dg.RunRecord]:
     """Poll the instance until `expected` runs that load data ended (publishing runs come and go
     beside them)."""
@@ -130,7 +148,7 @@ def test_the_daemon_and_the_sync_fill_the_same_warehouse_from_live_apis(serve, p
     runs = [r.dagster_run for r in records]
     # (A publish run may still be going: it started after the last check passed.)
     failed = [r for r in runs if r.is_finished and r.status != dg.DagsterRunStatus.SUCCESS]
-    assert not failed, [(r.job_name, r.status) for r in failed]
+    assert not failed, _failures(home, failed)
     sensors = {r.tags.get("dagster/sensor_name") for r in runs}
     expected = {
         "basware_extracts_sensor",

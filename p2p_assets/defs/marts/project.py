@@ -132,16 +132,28 @@ class MartsTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUP
 
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        # `model` or `seed`: the automation tells the marts it waits for from the seeds, which
+        # the marts op loads itself whenever they are missing from the warehouse.
+        return {
+            **super().get_tags(dbt_resource_props),
+            DBT_NODE_TAG: dbt_resource_props["resource_type"],
+        }
+
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
         return MARTS_AUTOMATION
 
 
+DBT_NODE_TAG = "p2p/dbt"
+
 # A mart is rebuilt when the data it reads changed (a new extract or file loaded), its SQL
 # changed, or it was never built; not while one of its inputs is still loading (a backfill's
-# partitions are taken together), nor while it is being built. Unlike `eager()` it does not wait
-# for every partition of its partitioned inputs to exist.
+# partitions are taken together), nor while it is being built, nor while a mart it reads was
+# never built and is not requested with it (Visma's payroll loaded before Basware's first
+# extract must not build the cost per cost centre without the spend it joins). Unlike `eager()`
+# it does not wait for every partition of its partitioned inputs to exist.
 MARTS_AUTOMATION = (
     (
         dg.AutomationCondition.newly_missing()
@@ -149,6 +161,11 @@ MARTS_AUTOMATION = (
         | dg.AutomationCondition.code_version_changed()
     ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
+    )
+    .allow(dg.AssetSelection.tag(DBT_NODE_TAG, "model"))
+    .with_label("a mart it reads is missing")
     & ~dg.AutomationCondition.in_progress()
 ).with_label("rebuild after its inputs change")
 

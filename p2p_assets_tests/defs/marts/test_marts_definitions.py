@@ -94,3 +94,36 @@ def test_a_load_requests_the_marts_that_read_it_once():
         defs=defs, instance=instance, asset_selection=marts, cursor=loaded.cursor
     )
     assert built.total_requested == 0
+
+
+def test_a_mart_waits_for_the_mart_it_reads_to_exist():
+    """Visma's payroll loaded before Basware's first extract: the cost per cost centre, which
+    joins the spend per supplier, is not built alone while the spend was never built; once a
+    Basware load asks for the spend, both are requested on the same tick (one dbt build)."""
+    instance = dg.DagsterInstance.ephemeral()
+    marts = dg.AssetSelection.groups("marts")
+    instance.add_dynamic_partitions("basware_extract", ["e1"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=marts)
+    payroll = next(iter(k for k in READS["cost_by_cost_center_month"] if k.startswith("visma/")))
+    visma = defs.resolve_asset_graph().get(dg.AssetKey(payroll.split("/")))
+    partition = None
+    if visma.partitions_def is not None:
+        name = visma.partitions_def.name
+        instance.add_dynamic_partitions(name, ["f1"])
+        partition = "f1"
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=visma.key, partition=partition)
+    )
+    after_payroll = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=marts, cursor=first.cursor
+    )
+    requested = {r.key.path[-1] for r in after_payroll.results if r.true_subset.size}
+    assert "cost_by_cost_center_month" not in requested
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["basware", "ia_coding_row"]), partition="e1")
+    )
+    after_basware = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=marts, cursor=after_payroll.cursor
+    )
+    requested = {r.key.path[-1] for r in after_basware.results if r.true_subset.size}
+    assert {"spend_by_supplier_month", "cost_by_cost_center_month"} <= requested
