@@ -121,9 +121,9 @@ def vacuum_tasks_from_env() -> int:
 
     A Basware delta deletes the superseded rows of the ids it re-delivers, spread over the whole
     current table. DuckDB's default (100) merges every row group holding a deleted row at the next
-    checkpoint, which rewrites the table with every delta; 0 never reclaims the deleted rows, so
-    every scan reads them. A couple of merges per commit keeps the deleted rows to a small,
-    bounded share of the table at a cost that does not grow with it (benchmarks/README.md).
+    checkpoint, rewriting most of the table with every delta; 0 never reclaims the deleted rows,
+    so every scan reads more of them delta after delta. A couple of merges per commit keeps them
+    a small, bounded share of the table for less (benchmarks/README.md).
     """
     raw = os.environ.get(VACUUM_VARIABLE, "").strip()
     if not raw:
