@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from p2p_assets.defs.warehouse.exports import Export
 from p2p_assets.lib.warehouse import snapshots
+from p2p_assets_tests.shared import built_once
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,12 +85,53 @@ def load_live_basware_warehouse(root: Path) -> Path:
     return root / "data" / "warehouse.duckdb"
 
 
-def fresh_data_dir(warehouse: Path, tmp_path: Path) -> Path:
-    """A data dir holding a copy of `warehouse` and nothing else (no outbox, no sandbox state)."""
+def shared_basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`load_basware_warehouse`'s warehouse, loaded once per session and shared by every module
+    and worker (they copy it, see `fresh_data_dir`)."""
+    return built_once(tmp_path_factory, "basware-warehouse", SMALL_TENANT, load_basware_warehouse)
+
+
+def shared_live_basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`load_live_basware_warehouse`'s warehouse, loaded once per session and shared."""
+    return built_once(
+        tmp_path_factory, "live-basware-warehouse", {"invoices": 40}, load_live_basware_warehouse
+    )
+
+
+def fresh_data_dir(warehouse: Path, tmp_path: Path, *, exports_recorded: bool = True) -> Path:
+    """A data dir holding a copy of `warehouse` (no outbox, no sandbox state) and, with
+    `exports_recorded`, a Dagster instance that knows the export views in it were built (see
+    `record_exports_built`); without, no instance at all."""
     data = tmp_path / "data"
     data.mkdir()
     shutil.copyfile(warehouse, data / "warehouse.duckdb")
+    if exports_recorded:
+        record_exports_built(data)
     return data
+
+
+def record_exports_built(data: Path) -> None:
+    """Tell the Dagster instance of the data dir `data` (`data/dagster`, with our dagster.yaml,
+    as `p2p-assets` installs it) that the export models were materialised, as they are in a
+    warehouse from `load_basware_warehouse`: a write-back sync then sends from the views that are
+    there instead of building them again with dbt first (~30 s a sync), as it would for a user
+    who built the marts before. Tests of that build use a data dir without this."""
+    import dagster as dg
+
+    from p2p_assets.cli import PROJECT_ROOT
+    from p2p_assets.defs.marts.project import PROJECT_DIR
+    from p2p_assets.defs.warehouse.exports import SCHEMA, Export
+
+    home = data / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    models = sorted(p.stem for p in (PROJECT_DIR / "models" / SCHEMA).glob("*.sql"))
+    assert models, PROJECT_DIR
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for model in models:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(Export(model).key, description="built by build_exports")
+            )
 
 
 def working(data: Path) -> Path:

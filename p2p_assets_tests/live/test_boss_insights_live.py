@@ -25,7 +25,11 @@ from p2p_assets.sandbox.boss_insights import (
     BossInsightsConfig,
     BossInsightsSandbox,
 )
-from p2p_assets_tests.defs.writeback import load_live_basware_warehouse, working
+from p2p_assets_tests.defs.writeback import (
+    record_exports_built,
+    shared_live_basware_warehouse,
+    working,
+)
 from p2p_assets_tests.live.conftest import CLI, Product, Served, output
 
 VENDORS, INVOICES = "boss_insights:vendor", "boss_insights:payable_invoice"
@@ -34,7 +38,7 @@ VENDORS, INVOICES = "boss_insights:vendor", "boss_insights:payable_invoice"
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Basware data loaded in live mode (the only data a live target may be sent)."""
-    return load_live_basware_warehouse(tmp_path_factory.mktemp("live-basware"))
+    return shared_live_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture
@@ -45,6 +49,7 @@ def installed(product, basware_warehouse: Path) -> Callable[..., Product]:
         user = product(**variables)
         user.data_dir.mkdir(parents=True)
         shutil.copyfile(basware_warehouse, user.warehouse)
+        record_exports_built(user.data_dir)
         return user
 
     return make

@@ -21,13 +21,13 @@ from p2p_assets.sandbox.workspace365 import (
     Workspace365Sandbox,
     Workspace365SandboxConfig,
 )
-from p2p_assets_tests.defs.writeback import load_live_basware_warehouse
+from p2p_assets_tests.defs.writeback import record_exports_built, shared_live_basware_warehouse
 from p2p_assets_tests.live.conftest import CLI, Product, Served, output
 
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_live_basware_warehouse(tmp_path_factory.mktemp("basware"))
+    return shared_live_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def install(product, basware_warehouse: Path):
         )
         user.data_dir.mkdir(parents=True)
         shutil.copyfile(basware_warehouse, user.warehouse)
+        record_exports_built(user.data_dir)
         return user
 
     return make

@@ -22,21 +22,21 @@ from p2p_assets_tests.defs.writeback import (
     clean_env,
     cli,
     fresh_data_dir,
-    load_basware_warehouse,
-    load_live_basware_warehouse,
     query,
+    shared_basware_warehouse,
+    shared_live_basware_warehouse,
     working,
 )
 
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
+    return shared_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def live_basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_live_basware_warehouse(tmp_path_factory.mktemp("live-basware"))
+    return shared_live_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from p2p_assets_tests.defs.writeback import (
     clean_env,
     cli,
     fresh_data_dir,
-    load_basware_warehouse,
     query,
     record_keys,
+    shared_basware_warehouse,
     working,
 )
 
@@ -36,13 +36,14 @@ WRITEBACKS = [
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
+    return shared_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture
 def data_dir(basware_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The loaded warehouse (its export views built) in a fresh data dir this process uses."""
-    data = fresh_data_dir(basware_warehouse, tmp_path)
+    """The loaded warehouse (its export views built) in a fresh data dir this process uses, its
+    Dagster instance never told they were built."""
+    data = fresh_data_dir(basware_warehouse, tmp_path, exports_recorded=False)
     for name in vendor_variables():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("P2P_WAREHOUSE", raising=False)

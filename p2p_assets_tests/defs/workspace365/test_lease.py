@@ -3,13 +3,11 @@ in pool `duckdb` and only the send in `workspace365_api`: a sync whose target an
 has planned sends nothing, and once that run has ended the next sync takes over. Real
 `p2p-assets sync workspace365` processes against the Workspace 365 sandbox."""
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from p2p_assets.cli import PROJECT_ROOT
 from p2p_assets.defs.workspace365.assets import EXPORT, TARGET
 from p2p_assets.lib.writeback.journal import Journal, journal_path
 from p2p_assets.sandbox.workspace365 import Workspace365Sandbox, Workspace365SandboxConfig
@@ -17,14 +15,14 @@ from p2p_assets_tests.defs.writeback import (
     clean_env,
     cli,
     fresh_data_dir,
-    load_basware_warehouse,
     record_keys,
+    shared_basware_warehouse,
 )
 
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
+    return shared_basware_warehouse(tmp_path_factory)
 
 
 @dg.op
@@ -40,9 +38,7 @@ def another_writeback_job() -> None:
 def test_a_target_another_live_run_planned_is_not_planned_again(
     basware_warehouse: Path, tmp_path: Path
 ) -> None:
-    data = fresh_data_dir(basware_warehouse, tmp_path)
-    (data / "dagster").mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", data / "dagster" / "dagster.yaml")
+    data = fresh_data_dir(basware_warehouse, tmp_path)  # with data/dagster and our dagster.yaml
     with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
         # A run that planned the target and is still sending (as a UI run would be): no
         # process tags, so recovery leaves it alone.

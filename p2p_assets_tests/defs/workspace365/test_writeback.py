@@ -14,15 +14,15 @@ from p2p_assets_tests.defs.writeback import (
     clean_env,
     cli,
     fresh_data_dir,
-    load_basware_warehouse,
     record_keys,
+    shared_basware_warehouse,
     working,
 )
 
 
 @pytest.fixture(scope="module")
 def basware_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return load_basware_warehouse(tmp_path_factory.mktemp("basware"))
+    return shared_basware_warehouse(tmp_path_factory)
 
 
 @pytest.fixture
