@@ -21,6 +21,10 @@ from p2p_assets.sandbox.planted import planted_problems
 from p2p_assets.sandbox.visma import VismaSandbox, VismaSandboxConfig
 from p2p_assets_tests.sandbox.linked_rules import DUPLICATES, PO_MATCH, RECONCILIATION
 
+# The module fixture `default_warehouse` is costly and its tests share it: they run on one xdist
+# worker (`--dist loadgroup`), so it is built once.
+pytestmark = pytest.mark.xdist_group("linked_data")
+
 BASWARE = BaswareSandboxConfig()  # the default tenant: Initial and three Deltas
 TABLES = ("IA_INVOICE", "IA_INVOICE_ROW", "IA_CODING_ROW", "OM_ORDER_DATA", "OM_ORDER_ROW",
           "OM_GOODS_RECEIPT", "ADM_SUPPLIER")  # fmt: skip

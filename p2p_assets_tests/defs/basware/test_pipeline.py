@@ -19,6 +19,10 @@ from p2p_assets_tests.defs.basware.helpers import (
     small_config,
 )
 
+# The module fixture `loaded_runs` is costly and its tests share it: they run on one xdist worker
+# (`--dist loadgroup`), so it is built once.
+pytestmark = pytest.mark.xdist_group("basware_pipeline")
+
 # The asset checks of a Pro tenant: one uniqueness check per table, one per reference.
 PRO_CHECKS = 14 + 11
 

@@ -11,6 +11,10 @@ from p2p_assets.defs.marts.project import PROJECT_DIR
 from p2p_assets_tests.defs.marts.common import MARTS, rows
 from p2p_assets_tests.defs.writeback import SMALL_TENANT, clean_env, cli
 
+# The module fixture `small` is costly and its tests share it: they run on one xdist worker
+# (`--dist loadgroup`), so it is built once.
+pytestmark = pytest.mark.xdist_group("marts_build")
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> tuple[dict[str, str], Path]:

@@ -15,6 +15,10 @@ from p2p_assets.sandbox.planted import planted_problems
 from p2p_assets_tests.defs.marts.common import MARTS, rows
 from p2p_assets_tests.defs.writeback import clean_env, cli
 
+# The module fixture `loaded` is costly and its tests share it: they run on one xdist worker
+# (`--dist loadgroup`), so it is built once.
+pytestmark = pytest.mark.xdist_group("planted_problems")
+
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory) -> tuple[dict[str, str], Path, str]:
