@@ -8,7 +8,6 @@ what holds the file (DuckDB names the holder's program and pid) and ends after
 """
 
 import logging
-import os
 import random
 import re
 import time
@@ -28,8 +27,6 @@ _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pi
 WAIT_VARIABLE = "P2P_WAREHOUSE_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 300.0
 REPORT_EVERY_SECONDS = 30.0
-VACUUM_VARIABLE = "P2P_WAREHOUSE_VACUUM_TASKS"
-DEFAULT_VACUUM_TASKS = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,127}$")
 
 
@@ -109,32 +106,9 @@ def connect(
         if not read_only:
             tmp = path.parent / f"{path.name}.tmp"
             con.execute("SET temp_directory = ?", [str(tmp)])
-            con.execute(f"SET max_vacuum_tasks = {vacuum_tasks_from_env()}")
         yield con
     finally:
         con.close()
-
-
-def vacuum_tasks_from_env() -> int:
-    """How many row-group merges (DuckDB's vacuum) one checkpoint may do:
-    `P2P_WAREHOUSE_VACUUM_TASKS`.
-
-    A Basware delta deletes the superseded rows of the ids it re-delivers, spread over the whole
-    current table. DuckDB's default (100) merges every row group holding a deleted row at the next
-    checkpoint, rewriting most of the table with every delta; 0 never reclaims the deleted rows,
-    so every scan reads more of them delta after delta. A couple of merges per commit keeps them
-    a small, bounded share of the table for less (benchmarks/README.md).
-    """
-    raw = os.environ.get(VACUUM_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_VACUUM_TASKS
-    try:
-        tasks = int(raw)
-    except ValueError:
-        raise ValueError(f"{VACUUM_VARIABLE}={raw!r} is not a whole number") from None
-    if tasks < 0:
-        raise ValueError(f"{VACUUM_VARIABLE}={raw!r} is negative")
-    return tasks
 
 
 @contextmanager
