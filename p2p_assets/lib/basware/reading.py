@@ -8,6 +8,7 @@ that did not convert (`validate` then names the file, column and value).
 
 import gzip
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,7 +95,7 @@ def json_layout(files: list[SourceFile]) -> str:
         try:
             with opener(source.path, "rb") as handle:
                 head = handle.read(4096)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             return "auto"  # unreadable: the reader itself will say why, naming the file
         if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
             return "auto"
