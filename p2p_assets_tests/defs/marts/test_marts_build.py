@@ -16,7 +16,7 @@ from p2p_assets_tests.defs.writeback import SMALL_TENANT, clean_env, cli
 pytestmark = pytest.mark.xdist_group("marts_build")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # loadgroup may interleave other files: build it once
 def small(tmp_path_factory) -> tuple[dict[str, str], Path]:
     """A small Basware tenant loaded, Visma not yet."""
     root = tmp_path_factory.mktemp("marts")

@@ -20,7 +20,7 @@ from p2p_assets_tests.defs.writeback import clean_env, cli
 pytestmark = pytest.mark.xdist_group("planted_problems")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # loadgroup may interleave other files: build it once
 def loaded(tmp_path_factory) -> tuple[dict[str, str], Path, str]:
     root = tmp_path_factory.mktemp("planted")
     env = clean_env(root / "data", P2P_SANDBOX_VISMA_SPIKE_ARREST_SECONDS="0")
